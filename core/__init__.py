@@ -1,0 +1,1 @@
+"""Domain centre: errors, clocks and values every layer shares. Depends on nothing else here."""

@@ -1,0 +1,25 @@
+"""Shared fixtures: the real market data in ../shared/data, skipped with a reason when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+BTC_1H_2017 = "BTCUSDT_1h_binance_spot_2017-08-17_2024-04-21.csv"
+BTC_1H_2022 = "BTCUSDT_1h_binance_spot_2022-01-01_2025-05-05.csv"
+BTC_1M_2025 = "BTCUSDT_1m_binance_spot_2025-05-20_2025-08-18.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of real OHLCV files; tests using it skip in a clone without ../shared."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("TRADINGBOT_REQUIRE_SHARED_DATA"):
+            pytest.fail(f"CI requires the real market data at {SHARED_DATA}")
+        pytest.skip(f"real market data not found at {SHARED_DATA} (a user clone has no ../shared)")
+    return SHARED_DATA
