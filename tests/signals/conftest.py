@@ -7,10 +7,11 @@ loader (developed separately); the frame follows the same convention (UTC open-t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
@@ -18,7 +19,7 @@ from tests.conftest import BTC_1H_2017, BTC_1H_2022
 
 DOGE_1H_2022 = "DOGEUSDT_1h_binance_spot_2022-01-01_2025-05-05.csv"
 
-FrameMaker = Callable[[Sequence[float]], pd.DataFrame]
+FrameMaker = Callable[[npt.ArrayLike], pd.DataFrame]
 
 
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
@@ -48,7 +49,7 @@ def doge_2022(shared_data: Path) -> pd.DataFrame:
     return read_ohlcv_csv(shared_data / DOGE_1H_2022)
 
 
-def frame_from_closes(closes: Sequence[float]) -> pd.DataFrame:
+def frame_from_closes(closes: npt.ArrayLike) -> pd.DataFrame:
     """Hourly OHLCV frame from closes (open = high = low = close, volume 1)."""
     values = np.asarray(closes, dtype=np.float64)
     index = pd.date_range("2024-01-01", periods=values.size, freq="h", tz="UTC", name="timestamp")
