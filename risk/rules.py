@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar, cast
 
 from numba import njit, types
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 LIMIT_TOLERANCE: Final = 1e-9
 MS_PER_DAY: Final = 86_400_000
@@ -44,11 +44,11 @@ _b1 = types.boolean
 _STEP_RESULT = types.Tuple((_f8, _f8, _b1, _b1, _i8))  # type: ignore[no-untyped-call]
 
 
-def _rule(signature: Any) -> Callable[[F], F]:
+def _rule(signature: Any) -> Callable[[_F], _F]:
     """Compile eagerly with one signature so kernel and manager share one specialisation."""
 
-    def wrap(fn: F) -> F:
-        return cast(F, njit(signature, cache=True)(fn))
+    def wrap(fn: _F) -> _F:
+        return cast(_F, njit(signature, cache=True)(fn))
 
     return wrap
 
