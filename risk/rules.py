@@ -91,6 +91,23 @@ def position_fraction(
     return scaled
 
 
+@_rule(_f8(_f8, _f8, _f8))
+def default_fraction(
+    default_position_pct: float, conviction: float, max_position_pct: float
+) -> float:
+    """Size before Kelly inputs exist: default_position_pct x conviction, clipped to [0, max]."""
+    # Used while too few trades have closed to trust a Kelly estimate (backtest warm-up, or a
+    # paper bot whose saved backtest is missing or stale): small, still scaled by conviction.
+    if not (0.0 < max_position_pct <= 1.0) or not (-1.0 <= conviction <= 1.0):
+        return 0.0
+    scaled = default_position_pct * conviction
+    if not (scaled > 0.0):
+        return 0.0
+    if scaled > max_position_pct:
+        return max_position_pct
+    return scaled
+
+
 @_rule(_f8(_f8, _f8))
 def position_notional(equity: float, fraction: float) -> float:
     """Quote-currency notional ``equity * fraction``; 0.0 unless both are finite and positive."""

@@ -155,6 +155,7 @@ FLOAT_RULES: list[tuple[Callable[..., Any], int]] = [
     (rules.kelly_fraction, 3),
     (rules.position_fraction, 5),
     (rules.position_notional, 2),
+    (rules.default_fraction, 3),
     (rules.drawdown, 2),
     (rules.daily_loss, 2),
     (rules.limit_breached, 2),
@@ -200,3 +201,11 @@ def test_int_rules_same_compiled_and_plain(ms: int, a: int, b: int, until: int, 
     assert_parity(rules.cooldown_until_ms, a, b, ms, b * 60_000, until)
     assert_parity(rules.cooldown_active, ms, until)
     assert_parity(rules.entry_cap_reached, a, b)
+
+
+def test_default_fraction_scales_by_conviction_and_caps() -> None:
+    assert rules.default_fraction(0.01, 0.5, 0.02) == pytest.approx(0.005)
+    assert rules.default_fraction(0.05, 1.0, 0.02) == 0.02
+    assert rules.default_fraction(0.01, -0.5, 0.02) == 0.0
+    assert rules.default_fraction(math.nan, 0.5, 0.02) == 0.0
+    assert rules.default_fraction(0.01, 1.5, 0.02) == 0.0
