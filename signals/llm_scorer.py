@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# For the backtest to print before it scores history with a model.
+LOOKAHEAD_WARNING = (
+    "A language model may have been trained on the very history it is scoring: "
+    "LLM-scored backtest results before the model's knowledge cutoff are likely optimistic "
+    "(look-ahead). Compare against the fixed scorer and trust only later data."
+)
+
 
 class LLMScorer:
     """Scorer backed by a model: cached, budgeted, behind a circuit breaker; never raises."""
