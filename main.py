@@ -1,0 +1,169 @@
+"""Command line of the trading bot: ``python main.py --help`` lists the commands.
+
+The only place that sets up logging and rich. Heavy libraries (pandas, ccxt) are imported inside
+the command that needs them so that ``--help`` and argument errors stay instant.
+
+Environment:
+  TRADINGBOT_CACHE_DIR     where fetched bars are cached (default: data/cache in the repo)
+  TRADINGBOT_EXCHANGE_URL  testing hook: send the exchange's API calls to this base URL
+                           (e.g. a fake server on http://127.0.0.1:PORT) instead of the exchange
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
+
+from core.errors import BotError, ConfigError, DataError, ExchangeUnavailable
+
+EXCHANGE_URL_ENV = "TRADINGBOT_EXCHANGE_URL"
+EXIT_USER_ERROR = 2
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line on stderr and exit 2."""
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every subcommand that works today."""
+    parser = _Parser(prog="main.py", description="Risk-first crypto trading bot.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    fetch = commands.add_parser(
+        "fetch",
+        help="download closed OHLCV bars into the local cache",
+        description="Download closed OHLCV bars from the exchange's public API into the "
+        "parquet cache; only bars not cached yet are requested.",
+    )
+    fetch.add_argument("--symbol", default="BTC/USDT", help="market, e.g. BTC/USDT")
+    fetch.add_argument("--timeframe", default="1h", help="bar length, e.g. 1m, 15m, 1h, 1d")
+    fetch.add_argument("--since", help="first day to fetch, YYYY-MM-DD (UTC); default: --limit")
+    fetch.add_argument(
+        "--limit", type=int, default=1000, help="without --since: the latest N bars (1000)"
+    )
+    fetch.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
+    fetch.set_defaults(run=_cmd_fetch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
+    """Run one command and return the process exit code (2 for a user mistake)."""
+    env = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    _setup_logging(verbose=args.verbose)
+    run: Command = args.run
+    try:
+        return run(args, env)
+    except (ConfigError, DataError, ExchangeUnavailable) as e:
+        _print_error(e)
+        return EXIT_USER_ERROR
+    except BotError as e:
+        _print_error(e)
+        return 1
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
+
+
+def _print_error(error: object) -> None:
+    # One line, whatever the message holds: the full story is in the log with -v.
+    text = " ".join(str(error).split()) or type(error).__name__
+    print(f"error: {text}", file=sys.stderr)
+
+
+def _setup_logging(*, verbose: bool) -> None:
+    root = logging.getLogger()
+    if root.handlers:
+        return  # embedded (tests, another program): the host owns logging
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[handler],
+    )
+
+
+def _cmd_fetch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Fill the cache for one symbol/timeframe and print a one-line summary."""
+    from data.cache import CacheKey, default_cache_dir
+    from data.fetcher import fetch_ohlcv, make_exchange
+    from data.integrity import check_ohlcv
+
+    base_url = env.get(EXCHANGE_URL_ENV, "").strip() or None
+    if base_url:
+        log.info("%s is set: using %s instead of %s", EXCHANGE_URL_ENV, base_url, args.exchange)
+    exchange = make_exchange(args.exchange, base_url=base_url)
+    cache_dir = default_cache_dir(env)
+    with _Progress(f"{args.symbol} {args.timeframe}") as report:
+        frame = fetch_ohlcv(
+            args.symbol,
+            args.timeframe,
+            since=args.since,
+            limit=args.limit,
+            exchange_id=args.exchange,
+            exchange=exchange,
+            cache_dir=cache_dir,
+            progress=report,
+        )
+    source = f"{args.exchange} {args.symbol} {args.timeframe}"
+    gaps = check_ohlcv(frame, timeframe=args.timeframe, source=source)
+    where = CacheKey(args.exchange, args.symbol, args.timeframe).path(cache_dir)
+    if gaps.first is None or gaps.last is None:
+        print(f"{source}: no closed bars in the requested range; cache {where}")
+        return 0
+    print(
+        f"{source}: {gaps.rows:,} bars {gaps.first:%Y-%m-%d %H:%M} .. {gaps.last:%Y-%m-%d %H:%M}"
+        f" UTC, {gaps.summary()}; cache {where}"
+    )
+    return 0
+
+
+class _Progress:
+    """A rich progress bar on stderr (hidden when stderr is not a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        console = Console(stderr=True)
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("bars"),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self._task = self._bar.add_task(label, total=None)
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self._bar.start()
+        return self._update
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def _update(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
