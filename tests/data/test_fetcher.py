@@ -37,7 +37,9 @@ def _ms(stamp: pd.Timestamp) -> str:
     return str(stamp.value // 1_000_000)
 
 
-def test_load_markets_asks_only_for_spot_exchange_info(fetch: Fetch, fake_binance: FakeBinance):
+def test_load_markets_asks_only_for_spot_exchange_info(
+    fetch: Fetch, fake_binance: FakeBinance
+) -> None:
     fetch(limit=10)
     paths = [r.path for r in fake_binance.requests]
     assert paths == [EXCHANGE_INFO, KLINES]
@@ -45,7 +47,7 @@ def test_load_markets_asks_only_for_spot_exchange_info(fetch: Fetch, fake_binanc
 
 def test_latest_bars_page_backwards_in_three_calls(
     fetch: Fetch, fake_binance: FakeBinance, btc_history: pd.DataFrame
-):
+) -> None:
     bars = fetch(limit=2500)
     assert len(bars) == 2500
     assert bars.index[-1] == LATEST_CLOSED
@@ -57,7 +59,7 @@ def test_latest_bars_page_backwards_in_three_calls(
     assert all("startTime" not in c.params for c in calls)
 
 
-def test_since_pages_forward_until_now(fetch: Fetch, fake_binance: FakeBinance):
+def test_since_pages_forward_until_now(fetch: Fetch, fake_binance: FakeBinance) -> None:
     since = pd.Timestamp("2024-01-01", tz="UTC")
     bars = fetch(since="2024-01-01")
     assert bars.index[0] == since
@@ -73,7 +75,9 @@ def test_progress_is_reported_per_page(fetch: Fetch) -> None:
     assert seen == [(1000, 2520), (2000, 2520), (2520, 2520)]
 
 
-def test_since_before_the_listing_starts_at_the_first_bar(fetch: Fetch, fake_binance: FakeBinance):
+def test_since_before_the_listing_starts_at_the_first_bar(
+    fetch: Fetch, fake_binance: FakeBinance
+) -> None:
     bars = fetch(since="2023-01-01")
     assert bars.index[0] == HISTORY_START
     fake_binance.clear_log()
@@ -83,7 +87,7 @@ def test_since_before_the_listing_starts_at_the_first_bar(fetch: Fetch, fake_bin
 
 def test_still_forming_candle_is_dropped(
     fetch: Fetch, fake_binance: FakeBinance, clock: SimulatedClock
-):
+) -> None:
     # The fake serves the 00:00 candle (opened 30 minutes ago); it must not come back.
     last_page = fetch(since="2024-04-14")
     assert last_page.index[-1] == LATEST_CLOSED
@@ -91,7 +95,9 @@ def test_still_forming_candle_is_dropped(
     assert fetch(limit=1).index[-1] == LATEST_CLOSED + HOUR
 
 
-def test_cache_is_keyed_not_by_limit(fetch: Fetch, cache_dir: Path, btc_history: pd.DataFrame):
+def test_cache_is_keyed_not_by_limit(
+    fetch: Fetch, cache_dir: Path, btc_history: pd.DataFrame
+) -> None:
     closed = btc_history.loc[:LATEST_CLOSED]
     for limit in (100, 5000, 100, 2520, 1):
         bars = fetch(limit=limit)
@@ -102,7 +108,7 @@ def test_cache_is_keyed_not_by_limit(fetch: Fetch, cache_dir: Path, btc_history:
 
 def test_fresh_cache_is_served_without_any_request(
     fake_binance: FakeBinance, clock: SimulatedClock, cache_dir: Path, fetch: Fetch
-):
+) -> None:
     first = fetch(limit=300)
     fake_binance.clear_log()
     # A brand-new client: even load_markets would show up in the log.
@@ -120,7 +126,7 @@ def test_fresh_cache_is_served_without_any_request(
 
 def test_refresh_fetches_only_bars_after_the_last_cached_one(
     fetch: Fetch, fake_binance: FakeBinance, clock: SimulatedClock
-):
+) -> None:
     fetch(limit=100)
     fake_binance.clear_log()
     clock.set(clock.now() + timedelta(hours=5))
@@ -132,7 +138,7 @@ def test_refresh_fetches_only_bars_after_the_last_cached_one(
     assert calls[0].params["startTime"] == _ms(LATEST_CLOSED + HOUR)
 
 
-def test_older_since_fetches_only_the_missing_head(fetch: Fetch, fake_binance: FakeBinance):
+def test_older_since_fetches_only_the_missing_head(fetch: Fetch, fake_binance: FakeBinance) -> None:
     fetch(since="2024-03-01")
     fake_binance.clear_log()
     bars = fetch(since="2024-02-01")
@@ -143,7 +149,9 @@ def test_older_since_fetches_only_the_missing_head(fetch: Fetch, fake_binance: F
     assert [c.params["startTime"] for c in calls] == [_ms(pd.Timestamp("2024-02-01", tz="UTC"))]
 
 
-def test_more_bars_than_cached_fetches_the_head_by_count(fetch: Fetch, fake_binance: FakeBinance):
+def test_more_bars_than_cached_fetches_the_head_by_count(
+    fetch: Fetch, fake_binance: FakeBinance
+) -> None:
     fetch(limit=100)
     fake_binance.clear_log()
     assert len(fetch(limit=1100)) == 1100
@@ -155,7 +163,7 @@ def test_more_bars_than_cached_fetches_the_head_by_count(fetch: Fetch, fake_bina
 
 def test_short_listing_returns_what_exists_and_remembers_it(
     fake_binance: FakeBinance, fetch: Fetch
-):
+) -> None:
     young = synthetic_ohlcv(300, start="2024-04-02 12:00", seed=3)
     fake_binance.set_klines("BTCUSDT", "1h", young)
     assert len(fetch(limit=1000)) == 300  # the listing is only 300 closed bars old
@@ -164,7 +172,9 @@ def test_short_listing_returns_what_exists_and_remembers_it(
     assert fake_binance.requests == []  # the cache knows history starts there
 
 
-def test_exchange_gaps_still_give_exactly_limit_bars(fake_binance: FakeBinance, fetch: Fetch):
+def test_exchange_gaps_still_give_exactly_limit_bars(
+    fake_binance: FakeBinance, fetch: Fetch
+) -> None:
     full = synthetic_ohlcv(3000, start="2024-01-01", seed=5)
     holed = full.drop(full.index[2000:2010])  # a 10-hour exchange outage
     fake_binance.set_klines("BTCUSDT", "1h", holed)
@@ -175,7 +185,7 @@ def test_exchange_gaps_still_give_exactly_limit_bars(fake_binance: FakeBinance, 
 
 def test_corrupt_cache_is_reported_and_rebuilt(
     fetch: Fetch, cache_dir: Path, caplog: pytest.LogCaptureFixture
-):
+) -> None:
     good = fetch(limit=200)
     path = CacheKey("binance", "BTC/USDT", "1h").path(cache_dir)
     path.write_bytes(b"PAR1 this is not parquet")
@@ -190,7 +200,7 @@ def test_corrupt_cache_is_reported_and_rebuilt(
 @pytest.mark.parametrize("fault", ["http_502", "dropped_connection"])
 def test_network_failure_is_exchange_unavailable(
     fetch: Fetch, fake_binance: FakeBinance, clock: SimulatedClock, fault: str
-):
+) -> None:
     fetch(limit=50)
     clock.set(clock.now() + timedelta(hours=2))
     if fault == "http_502":
@@ -206,7 +216,9 @@ def test_network_failure_is_exchange_unavailable(
     assert fetch(limit=50).index[-1] == LATEST_CLOSED + 2 * HOUR  # the cache survived
 
 
-def test_unreachable_exchange_is_exchange_unavailable(clock: SimulatedClock, cache_dir: Path):
+def test_unreachable_exchange_is_exchange_unavailable(
+    clock: SimulatedClock, cache_dir: Path
+) -> None:
     with socket.socket() as s:  # a port nobody listens on once the socket is closed
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -217,14 +229,14 @@ def test_unreachable_exchange_is_exchange_unavailable(clock: SimulatedClock, cac
 
 def test_unknown_symbol_is_a_data_error(
     fetch: Fetch, exchange: Any, clock: SimulatedClock, cache_dir: Path
-):
+) -> None:
     with pytest.raises(DataError, match=r"unknown symbol 'BTC/USDX' on binance; did you mean"):
         fetch_ohlcv("BTC/USDX", limit=10, exchange=exchange, clock=clock, cache_dir=cache_dir)
 
 
 def test_bad_exchange_data_is_rejected_and_not_cached(
     fake_binance: FakeBinance, fetch: Fetch, cache_dir: Path
-):
+) -> None:
     broken = synthetic_ohlcv(3000, start="2024-01-01", seed=5)
     broken.iloc[2500, broken.columns.get_loc("high")] = 1.0  # high below open and close
     fake_binance.set_klines("BTCUSDT", "1h", broken)
@@ -245,12 +257,12 @@ def test_bad_exchange_data_is_rejected_and_not_cached(
 )
 def test_bad_arguments_are_config_errors(
     exchange: Any, clock: SimulatedClock, cache_dir: Path, kwargs: dict[str, Any], message: str
-):
+) -> None:
     with pytest.raises(ConfigError, match=message):
         fetch_ohlcv(exchange=exchange, clock=clock, cache_dir=cache_dir, **kwargs)
 
 
-def test_parse_since_accepts_dates_and_aware_datetimes():
+def test_parse_since_accepts_dates_and_aware_datetimes() -> None:
     assert parse_since("2024-01-01") == 1_704_067_200_000
     assert parse_since("2024-01-01T01:00:00+01:00") == 1_704_067_200_000
     assert parse_since(pd.Timestamp("2024-01-01", tz="UTC").to_pydatetime()) == 1_704_067_200_000
@@ -258,12 +270,12 @@ def test_parse_since_accepts_dates_and_aware_datetimes():
 
 def test_default_cache_dir_is_in_the_repo_unless_the_environment_says_otherwise(
     tmp_path: Path,
-):
+) -> None:
     assert default_cache_dir({}) == Path(__file__).resolve().parents[2] / "data" / "cache"
     assert default_cache_dir({"TRADINGBOT_CACHE_DIR": str(tmp_path)}) == tmp_path
 
 
-def test_make_exchange_keeps_api_paths_on_the_new_host():
+def test_make_exchange_keeps_api_paths_on_the_new_host() -> None:
     exchange = make_exchange(base_url="http://127.0.0.1:1/")
     assert exchange.urls["api"]["public"] == "http://127.0.0.1:1/api/v3"
     assert exchange.urls["api"]["fapiPublic"] == "http://127.0.0.1:1/fapi/v1"

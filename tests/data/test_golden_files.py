@@ -122,5 +122,5 @@ def test_the_58k_row_file_loads_fast(shared_data: Path) -> None:
     load_ohlcv(shared_data / BTC_1H_2017)  # warm the page cache and imports
     started = time.perf_counter()
     load_ohlcv(shared_data / BTC_1H_2017)
-    # ~25 ms measured; the bound only catches a fall back to row-by-row parsing.
+    # ~15 ms measured; the bound only catches a fall back to row-by-row parsing.
     assert time.perf_counter() - started < 0.5
