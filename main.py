@@ -57,11 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
     fetch.set_defaults(run=_cmd_fetch)
+    from signals.score_command import add_score_parser
+
+    add_score_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Run one command and return the process exit code (2 for a user mistake)."""
+    if environ is None:
+        _load_dotenv()
     env = os.environ if environ is None else environ
     args = build_parser().parse_args(argv)
     _setup_logging(verbose=args.verbose)
@@ -77,6 +82,14 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except KeyboardInterrupt:
         _print_error("interrupted")
         return 130
+
+
+def _load_dotenv() -> None:
+    # Secrets and settings come from the environment; .env (never committed) fills it in without
+    # overriding what the shell or systemd's EnvironmentFile already set.
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
 
 
 def _print_error(error: object) -> None:
