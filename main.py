@@ -57,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
     fetch.set_defaults(run=_cmd_fetch)
+    from data.demo_command import add_demo_parser
     from signals.score_command import add_score_parser
 
     add_score_parser(commands)
+    add_demo_parser(commands)
     return parser
 
 

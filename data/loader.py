@@ -138,3 +138,15 @@ def _bad_cell(source: str, row: int, name: str, column: pd.Series, what: str) ->
         row=row,
         rule="parse",
     )
+
+
+def save_ohlcv_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write bars in the ../shared/data format (ms open times); gzip when the name ends .gz."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ms")
+    table = pd.DataFrame({"timestamp": index.asi8})
+    for column in ("open", "high", "low", "close", "volume"):
+        table[column] = frame[column].to_numpy()
+    table.to_csv(out, index=False)
+    return out
