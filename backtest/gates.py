@@ -1,0 +1,88 @@
+"""The seed's gates before going live: Sharpe > 1.0, Max Drawdown < 20%, trades > 50.
+
+Each gate is strict, as the seed wrote them, and a figure that is not a number (a Sharpe ratio
+of a run without trades) fails: an undefined figure is no evidence of an edge.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from backtest.stats import BacktestStats
+from core.errors import ConfigError
+
+EXIT_PASSED = 0
+EXIT_GATES_FAILED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    """Thresholds of the gates.
+
+    Attributes:
+        min_sharpe: the Sharpe ratio must be above this.
+        max_drawdown_pct: Max Drawdown [%] must be below this, in percent (20 = 20%).
+        min_trades: Total Trades must be above this.
+    """
+
+    min_sharpe: float = 1.0
+    max_drawdown_pct: float = 20.0
+    min_trades: int = 50
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.min_sharpe):
+            raise ConfigError(f"min_sharpe must be a finite number, got {self.min_sharpe!r}")
+        if not (math.isfinite(self.max_drawdown_pct) and 0.0 < self.max_drawdown_pct <= 100.0):
+            raise ConfigError(
+                "max_drawdown must be in (0, 100], in percent (20 = 20%), "
+                f"got {self.max_drawdown_pct!r}"
+            )
+        if isinstance(self.min_trades, bool) or self.min_trades < 0:
+            raise ConfigError(f"min_trades must be an integer >= 0, got {self.min_trades!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """One gate: its rule as text, the figure it judged, and whether it passed."""
+
+    name: str
+    rule: str
+    figure: float
+    threshold: float
+    passed: bool
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-safe dict (a NaN figure becomes null)."""
+        return {
+            "name": self.name,
+            "rule": self.rule,
+            "figure": self.figure if math.isfinite(self.figure) else None,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
+
+
+def evaluate_gates(stats: BacktestStats, settings: GateSettings) -> tuple[GateResult, ...]:
+    """Judge the figures; NaN never passes (comparisons with NaN are False)."""
+    sharpe, drawdown = stats.sharpe_ratio, stats.max_drawdown_pct
+    trades = float(stats.total_trades)
+    return (
+        GateResult("sharpe", f"Sharpe Ratio > {settings.min_sharpe:g}", sharpe,
+                   settings.min_sharpe, bool(sharpe > settings.min_sharpe)),
+        GateResult("max_drawdown", f"Max Drawdown [%] < {settings.max_drawdown_pct:g}",
+                   drawdown, settings.max_drawdown_pct,
+                   bool(drawdown < settings.max_drawdown_pct)),
+        GateResult("trades", f"Total Trades > {settings.min_trades}", trades,
+                   float(settings.min_trades), bool(trades > settings.min_trades)),
+    )
+
+
+def all_passed(results: tuple[GateResult, ...]) -> bool:
+    """True when every gate passed."""
+    return all(r.passed for r in results)
+
+
+def exit_code(results: tuple[GateResult, ...]) -> int:
+    """0 when every gate passed, 3 when any failed."""
+    return EXIT_PASSED if all_passed(results) else EXIT_GATES_FAILED
