@@ -122,3 +122,26 @@ class OrderUpdate:
     filled: Decimal = Decimal(0)
     avg_price: Decimal | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One closed OHLCV bar of one market, as brokers that simulate stops are given it.
+
+    Attributes:
+        symbol: ccxt market symbol, e.g. ``BTC/USDT``.
+        time: the bar's open time (UTC), the time a fill at its open is stamped with.
+        open: first price; orders decided on the previous bar fill here.
+        high: highest price.
+        low: lowest price; a long stop at or above it is hit.
+        close: last price; equity is marked here.
+        volume: base volume (informational).
+    """
+
+    symbol: str
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
