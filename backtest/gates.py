@@ -1,7 +1,8 @@
 """The seed's gates before going live: Sharpe > 1.0, Max Drawdown < 20%, trades > 50.
 
-Each gate is strict, as the seed wrote them, and a figure that is not a number (a Sharpe ratio
-of a run without trades) fails: an undefined figure is no evidence of an edge.
+Each gate is strict, as the seed wrote them, and a figure that is not finite fails: an undefined
+figure is no evidence of an edge. vectorbt reports the Sharpe ratio of a run without a single
+trade as +inf (zero mean over zero deviation), which a bare ``> 1.0`` would pass.
 """
 
 from __future__ import annotations
@@ -64,15 +65,15 @@ class GateResult:
 
 
 def evaluate_gates(stats: BacktestStats, settings: GateSettings) -> tuple[GateResult, ...]:
-    """Judge the figures; NaN never passes (comparisons with NaN are False)."""
+    """Judge the figures; a NaN or infinite figure never passes."""
     sharpe, drawdown = stats.sharpe_ratio, stats.max_drawdown_pct
     trades = float(stats.total_trades)
     return (
         GateResult("sharpe", f"Sharpe Ratio > {settings.min_sharpe:g}", sharpe,
-                   settings.min_sharpe, bool(sharpe > settings.min_sharpe)),
+                   settings.min_sharpe, math.isfinite(sharpe) and sharpe > settings.min_sharpe),
         GateResult("max_drawdown", f"Max Drawdown [%] < {settings.max_drawdown_pct:g}",
                    drawdown, settings.max_drawdown_pct,
-                   bool(drawdown < settings.max_drawdown_pct)),
+                   math.isfinite(drawdown) and drawdown < settings.max_drawdown_pct),
         GateResult("trades", f"Total Trades > {settings.min_trades}", trades,
                    float(settings.min_trades), bool(trades > settings.min_trades)),
     )
