@@ -1,7 +1,8 @@
 """One self-contained HTML page from headed sections: plotly figures and HTML fragments.
 
 The page inlines plotly.js once (~4.8 MB) instead of linking a CDN: the VPS that reads the report
-may be offline. plotly is imported only when a page is written.
+may be offline. plotly is imported only when a page is written. ``write_report`` is generic (the
+sweep's heatmap uses it); ``write_backtest_report`` lays out one backtest.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.gates import GateResult
+from backtest.stats import BacktestStats, stats_rows
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +112,149 @@ def _plotly_js() -> str:
     # "</script" inside the bundle would end the tag early; the minified bundle has none, but
     # escaping it costs nothing and keeps the page valid whatever plotly version is installed.
     return str(get_plotlyjs()).replace("</script", "<\\/script")
+
+
+# ---------------------------------------------------------------------------------------------
+# The backtest's page
+# ---------------------------------------------------------------------------------------------
+
+# Points per line: a year of minute bars (525,600) as one line makes a ~30 MB page that a
+# browser draws slowly; lines are thinned to this, markers never are.
+MAX_LINE_POINTS = 20_000
+_EXIT_STYLE = {
+    "signal": ("triangle-down", "#1f6feb"),
+    "stop": ("x", "#cf222e"),
+    "halt": ("diamond", "#bf8700"),
+    "end": ("circle-open", "#6e7781"),
+}
+_HALT_STYLE = {
+    "daily_pause": ("square", "#bf8700"),
+    "daily_clear": ("square-open", "#bf8700"),
+    "drawdown_latch": ("star", "#000000"),
+}
+
+
+def write_backtest_report(
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    portfolio: Any,
+    trades: pd.DataFrame,
+    halts: pd.DataFrame | None,
+    stats: BacktestStats,
+    gates: Sequence[GateResult],
+    summary: Sequence[tuple[str, str]],
+) -> Path:
+    """The backtest report: summary, figures, gates, equity, drawdown, price with every trade."""
+    gate_rows = [
+        (g.rule, "n/a" if not np.isfinite(g.figure) else f"{g.figure:,.4g}",
+         Markup('<span class="pass">PASS</span>' if g.passed
+                else '<span class="fail">FAIL</span>'))
+        for g in gates
+    ]
+    value = portfolio.value()
+    close = portfolio.close
+    sections: list[Section] = [
+        ("Summary", html_table(summary, ["", ""])),
+        ("Statistics", html_table(stats_rows(stats), ["Figure", "Value"])),
+        ("Gates", html_table(gate_rows, ["Gate", "Figure", "Result"])),
+        ("Equity curve", _equity_figure(value, close)),
+        ("Drawdown", _drawdown_figure(portfolio.drawdown() * 100.0)),
+        ("Price, entries, exits, stops and halts", _price_figure(close, trades, halts)),
+    ]
+    return write_report(path, title, sections)
+
+
+def thin(series: pd.Series, how: str = "last", max_points: int = MAX_LINE_POINTS) -> pd.Series:
+    """At most ``max_points`` points: each bucket of bars gives its ``how`` (last / min / max)."""
+    n = len(series)
+    if n <= max_points:
+        return series
+    step = -(-n // max_points)
+    buckets = np.arange(n) // step
+    values = series.groupby(buckets).agg(how).to_numpy()
+    ends = np.minimum((np.arange(len(values)) + 1) * step - 1, n - 1)
+    return pd.Series(values, index=series.index[ends], name=series.name)
+
+
+def _equity_figure(value: pd.Series, close: pd.Series) -> Any:
+    import plotly.graph_objects as go  # type: ignore[import-untyped]
+
+    hold = close / close.iloc[0] * value.iloc[0]
+    fig = go.Figure()
+    fig.add_trace(_line(thin(value), "equity", "#1f6feb"))
+    fig.add_trace(_line(thin(hold), "buy & hold", "#8c959f", dash="dot"))
+    return _layout(fig, "quote currency")
+
+
+def _drawdown_figure(drawdown_pct: pd.Series) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(_line(thin(drawdown_pct, "min"), "drawdown [%]", "#cf222e", fill=True))
+    return _layout(fig, "% below the running peak")
+
+
+def _price_figure(close: pd.Series, trades: pd.DataFrame, halts: pd.DataFrame | None) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(_line(thin(close), "close", "#57606a"))
+    if len(trades):
+        entry_t, exit_t = _naive(trades["entry_time"]), _naive(trades["exit_time"])
+        if "stop_price" in trades:
+            fig.add_trace(_stop_segments(entry_t, exit_t, trades["stop_price"]))
+        fig.add_trace(go.Scatter(
+            x=entry_t, y=trades["entry_price"], mode="markers", name="entry",
+            marker={"symbol": "triangle-up", "color": "#1a7f37", "size": 9},
+        ))
+        for reason, (symbol, color) in _EXIT_STYLE.items():
+            chosen = (trades["exit_reason"] == reason).to_numpy()
+            if chosen.any():
+                fig.add_trace(go.Scatter(
+                    x=exit_t[chosen], y=trades["exit_price"][chosen], mode="markers",
+                    name=f"exit: {reason}", marker={"symbol": symbol, "color": color, "size": 9},
+                ))
+    for kind, (symbol, color) in _HALT_STYLE.items():
+        if halts is None or not len(halts):
+            break
+        times = _naive(halts["time"][halts["kind"] == kind])
+        if len(times):
+            fig.add_trace(go.Scatter(
+                x=times, y=close.reindex(times).to_numpy(), mode="markers", name=f"halt: {kind}",
+                marker={"symbol": symbol, "color": color, "size": 11},
+            ))
+    return _layout(fig, "price")
+
+
+def _stop_segments(entry_t: pd.DatetimeIndex, exit_t: pd.DatetimeIndex, stop: pd.Series) -> Any:
+    import plotly.graph_objects as go
+
+    # One trace of segments separated by gaps (None): thousands of stops stay one trace.
+    n = len(stop)
+    xs = np.empty(3 * n, dtype=object)
+    ys = np.full(3 * n, np.nan)
+    xs[0::3], xs[1::3], xs[2::3] = entry_t, exit_t, None
+    ys[0::3] = ys[1::3] = stop.to_numpy(np.float64)
+    return go.Scatter(x=xs, y=ys, mode="lines", name="stop level", connectgaps=False,
+                      line={"color": "#cf222e", "width": 1, "dash": "dot"})
+
+
+def _line(series: pd.Series, name: str, color: str, *, dash: str = "solid",
+          fill: bool = False) -> Any:
+    import plotly.graph_objects as go
+
+    return go.Scatter(x=series.index, y=series.to_numpy(), mode="lines", name=name,
+                      line={"color": color, "width": 1.2, "dash": dash},
+                      fill="tozeroy" if fill else None)
+
+
+def _layout(fig: Any, y_title: str) -> Any:
+    fig.update_layout(height=420, margin={"l": 60, "r": 20, "t": 20, "b": 40},
+                      xaxis_title="time (UTC)", yaxis_title=y_title, hovermode="closest",
+                      legend={"orientation": "h"})
+    return fig
+
+
+def _naive(times: pd.Series) -> pd.DatetimeIndex:
+    # The portfolio's index is naive UTC (vectorbt is slow with a tz); plot on the same axis.
+    index = pd.DatetimeIndex(times)
+    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index

@@ -1,0 +1,273 @@
+"""The backtest command's run: bars in; figures, gates, trades CSV, report and Kelly file out.
+
+Imported only when the command runs (it pulls in pandas and numba; vectorbt and plotly come
+later still, inside the functions that use them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from backtest.cli_data import Bars, load_bars
+from backtest.engine import BacktestConfig, KellyInputs
+from backtest.gates import GateResult, GateSettings, evaluate_gates, exit_code
+from backtest.kelly_store import (
+    DataRange,
+    SavedBacktest,
+    config_strategy_settings,
+    default_results_path,
+    save_backtest_results,
+    strategy_id,
+)
+from backtest.stats import BacktestStats, portfolio_stats
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError
+from risk.config import RiskConfig
+from signals.quant_signals import SignalParams
+
+if TYPE_CHECKING:
+    import httpx2
+
+log = logging.getLogger(__name__)
+
+TRADE_COLUMNS = (
+    "entry_time", "exit_time", "side", "size", "entry_price", "exit_price", "fees", "pnl",
+    "return_pct", "exit_reason",
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one engine produced, in the shape every output (table, JSON, files) reads."""
+
+    engine: str
+    config: BacktestConfig
+    bars: Bars
+    traded_index: pd.DatetimeIndex  # UTC open times of the bars traded (after warm-up)
+    portfolio: Any
+    trades: pd.DataFrame
+    halts: pd.DataFrame | None
+    kelly: KellyInputs
+    stats: BacktestStats
+    scorer: dict[str, Any] = field(default_factory=dict)
+
+    def data_range(self) -> DataRange:
+        """The traded bars as saved in the Kelly file."""
+        return DataRange(
+            symbol=self.bars.symbol, timeframe=self.bars.timeframe,
+            first_bar=self.traded_index[0].to_pydatetime(),
+            last_bar=self.traded_index[-1].to_pydatetime(),
+            bars=len(self.traded_index), source=self.bars.source,
+        )
+
+
+def run_backtest_command(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    clock: Clock | None = None,
+    http_client: httpx2.Client | None = None,
+) -> int:
+    """Run the command; returns 0 (gates passed) or 3 (a gate failed), raises on bad input."""
+    clock = clock or SystemClock()
+    gate_settings = GateSettings(
+        min_sharpe=args.min_sharpe, max_drawdown_pct=args.max_drawdown,
+        min_trades=args.min_trades,
+    )
+    config = config_from_args(args)
+    _check_engine_options(args)
+    bars = load_bars(args, environ, clock=clock, warmup=config.signal.warmup_bars)
+    config = replace(config, symbol=bars.symbol)
+    if args.engine == "seed":
+        outcome = _run_seed(config, bars)
+    else:
+        from backtest.cli_scoring import run_full
+
+        result, scorer_info = run_full(args, environ, config, bars.frame, clock=clock,
+                                       http_client=http_client)
+        outcome = _full_outcome(result, bars, scorer_info)
+    gates = evaluate_gates(outcome.stats, gate_settings)
+    files = _write_files(args, environ, outcome, gates, clock)
+    if args.json:
+        print(json.dumps(json_document(outcome, gates, files), indent=2, allow_nan=False))
+    else:
+        from backtest.cli_output import print_summary
+
+        print_summary(outcome, gates, files)
+    return exit_code(gates)
+
+
+def config_from_args(args: argparse.Namespace) -> BacktestConfig:
+    """The run's configuration; invalid values raise ConfigError naming the field."""
+    signal = SignalParams(
+        rsi_window=args.rsi_window, ema_fast=args.ema_fast, ema_slow=args.ema_slow,
+        overbought=args.overbought, oversold=args.oversold, rsi_method=args.rsi_method,
+    )
+    risk = RiskConfig(
+        max_position_pct=args.max_position_pct, daily_loss_limit_pct=args.daily_loss_limit_pct,
+        max_drawdown_pct=args.max_drawdown_pct, stop_loss_pct=args.stop_loss_pct,
+        min_conviction=args.min_conviction, cooldown_after_losses=args.cooldown_after_losses,
+        cooldown_minutes=args.cooldown_minutes, max_entries_per_day=args.max_entries_per_day,
+    )
+    return BacktestConfig(
+        init_cash=args.init_cash, fee=args.fees, slippage=args.slippage, signal=signal,
+        risk=risk, default_position_pct=args.default_position_pct,
+        kelly_min_trades=args.kelly_min_trades, flatten_on_halt=args.flatten_on_halt,
+    )
+
+
+def _check_engine_options(args: argparse.Namespace) -> None:
+    if args.engine != "seed":
+        return
+    if args.scorer != "fixed":
+        raise ConfigError("--engine seed has no scorer: drop --scorer or use --engine full")
+    if args.kelly_out:
+        raise ConfigError(
+            "--engine seed writes no Kelly file: the live loop must not size positions on a "
+            "backtest without its risk rules; use --engine full"
+        )
+    if args.rsi_method != "wilder":
+        log.warning("--engine seed always uses the seed's SMA RSI; --rsi-method is ignored")
+
+
+def _full_outcome(result: Any, bars: Bars, scorer_info: dict[str, Any]) -> Outcome:
+    portfolio = result.portfolio(bars.timeframe)
+    halts = result.halts()
+    return Outcome(
+        engine="full", config=result.config, bars=bars,
+        traded_index=pd.DatetimeIndex(result.bars.index), portfolio=portfolio,
+        trades=result.trades(), halts=halts, kelly=result.kelly_inputs(),
+        stats=portfolio_stats(portfolio, halt_kinds=list(halts["kind"]),
+                              rejections=result.rejections()),
+        scorer=scorer_info,
+    )
+
+
+def _run_seed(config: BacktestConfig, bars: Bars) -> Outcome:
+    from backtest.seed_engine import run_seed_backtest, seed_kelly, seed_trades
+
+    seed = run_seed_backtest(bars.frame, config, bars.timeframe)
+    return Outcome(
+        engine="seed", config=config, bars=bars,
+        traded_index=pd.DatetimeIndex(seed.frame.index).tz_localize("UTC"),
+        portfolio=seed.portfolio, trades=seed_trades(seed), halts=None, kelly=seed_kelly(seed),
+        stats=portfolio_stats(seed.portfolio), scorer={"provider": "none"},
+    )
+
+
+def _write_files(
+    args: argparse.Namespace, environ: Mapping[str, str], outcome: Outcome,
+    gates: tuple[GateResult, ...], clock: Clock,
+) -> dict[str, str]:
+    files: dict[str, str] = {}
+    if args.trades_out:
+        files["trades"] = str(write_trades_csv(outcome.trades, args.trades_out))
+    if args.report:
+        from backtest.report import write_backtest_report
+
+        files["report"] = str(write_backtest_report(
+            args.report, title=_title(outcome), portfolio=outcome.portfolio,
+            trades=outcome.trades, halts=outcome.halts, stats=outcome.stats, gates=gates,
+            summary=_summary_rows(outcome),
+        ))
+    if outcome.engine == "full":
+        target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
+        saved = saved_backtest(outcome, gates, clock)
+        files["kelly"] = str(save_backtest_results(target, saved))
+    return files
+
+
+def write_trades_csv(trades: pd.DataFrame, path: str | Path) -> Path:
+    """One row per trade: the documented columns first, then extras (stop_price, conviction)."""
+    extras = [c for c in trades.columns if c not in TRADE_COLUMNS]
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    trades[[*TRADE_COLUMNS, *extras]].to_csv(target, index=False)
+    return target
+
+
+def saved_backtest(outcome: Outcome, gates: tuple[GateResult, ...], clock: Clock) -> SavedBacktest:
+    """The Kelly file's content for a full-pipeline run."""
+    settings = config_strategy_settings(outcome.config, outcome.bars.timeframe)
+    return SavedBacktest(
+        strategy_id=strategy_id(settings), created_at=clock.now(), engine=outcome.engine,
+        data=outcome.data_range(), strategy=settings, costs=_costs(outcome.config),
+        kelly=outcome.kelly, total_trades=outcome.stats.total_trades, gates=gates,
+        scorer=dict(outcome.scorer),
+    )
+
+
+def json_document(
+    outcome: Outcome, gates: tuple[GateResult, ...], files: Mapping[str, str]
+) -> dict[str, Any]:
+    """The --json output: one object, NaN as null."""
+    settings = config_strategy_settings(outcome.config, outcome.bars.timeframe)
+    halts = dict(outcome.stats.halts)
+    data = outcome.data_range()
+    return {
+        "engine": outcome.engine,
+        "strategy_id": strategy_id(settings) if outcome.engine == "full" else None,
+        "data": {
+            "symbol": data.symbol, "timeframe": data.timeframe,
+            "first_bar": data.first_bar.isoformat(), "last_bar": data.last_bar.isoformat(),
+            "bars": data.bars, "source": data.source,
+        },
+        "params": _params(outcome, settings),
+        "stats": outcome.stats.to_json(),
+        "gates": [g.to_json() for g in gates],
+        "gates_passed": exit_code(gates) == 0,
+        "kelly": _kelly_json(outcome.kelly),
+        "rejections": dict(outcome.stats.rejections),
+        "halts": {"count": sum(halts.values()), "by_kind": halts},
+        "files": dict(files),
+    }
+
+
+def _params(outcome: Outcome, settings: dict[str, Any]) -> dict[str, Any]:
+    costs = _costs(outcome.config)
+    if outcome.engine == "full":
+        return {"strategy": settings, "costs": costs, "scorer": outcome.scorer}
+    # The seed engine uses only these: no risk rules, no sizing, always the SMA RSI.
+    signal = {**settings["signal"], "rsi_method": "sma"}
+    return {"signal": signal, "sl_stop": outcome.config.risk.stop_loss_pct, "costs": costs}
+
+
+def _kelly_json(kelly: KellyInputs) -> dict[str, Any]:
+    return {"trades": kelly.trades, "win_rate": _null(kelly.win_rate),
+            "avg_win_pct": _null(kelly.avg_win_pct), "avg_loss_pct": _null(kelly.avg_loss_pct)}
+
+
+def _costs(config: BacktestConfig) -> dict[str, float]:
+    return {"init_cash": float(config.init_cash), "fee": float(config.fee),
+            "slippage": float(config.slippage)}
+
+
+def _title(outcome: Outcome) -> str:
+    engine = "full pipeline" if outcome.engine == "full" else "seed's from_signals"
+    return f"Backtest {outcome.bars.symbol} {outcome.bars.timeframe} ({engine})"
+
+
+def _summary_rows(outcome: Outcome) -> list[tuple[str, str]]:
+    data = outcome.data_range()
+    c = outcome.config
+    return [
+        ("Data", f"{data.source}: {data.first_bar:%Y-%m-%d %H:%M} .. "
+                 f"{data.last_bar:%Y-%m-%d %H:%M} UTC, {data.bars:,} bars"),
+        ("Signal", f"{c.signal}"),
+        ("Risk", f"{c.risk}"),
+        ("Costs", f"init cash {c.init_cash:,.2f}, fees {c.fee:g}, slippage {c.slippage:g}"),
+        ("Scorer", ", ".join(f"{k}={v}" for k, v in outcome.scorer.items()) or "n/a"),
+    ]
+
+
+def _null(value: object) -> object:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
