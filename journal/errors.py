@@ -1,0 +1,43 @@
+"""Journal errors, grouped by what the caller should do (STYLE.md, rule 5).
+
+Any JournalError on an order intent means: do not send the order. A busy database is the one
+transient case (another process held the write lock longer than the busy timeout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from core.errors import BotError, TransientError
+
+
+class JournalError(BotError):
+    """The journal could not record or read something; nothing was written silently."""
+
+
+class JournalBusyError(JournalError, TransientError):
+    """Another connection held the write lock past the busy timeout; retry with backoff."""
+
+
+class DuplicateClientIdError(JournalError):
+    """An order intent reused a client order id already in the journal."""
+
+
+class UnknownOrderError(JournalError):
+    """An update or fill names a client order id that has no recorded intent."""
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """SQLite errors as JournalErrors; a lock held past the busy timeout is transient."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        text = str(e).lower()
+        if "locked" in text or "busy" in text:
+            raise JournalBusyError(f"journal is busy (another process holds it): {e}") from e
+        raise JournalError(f"journal write failed: {e}") from e
+    except sqlite3.Error as e:
+        raise JournalError(f"journal write failed: {e}") from e

@@ -1,0 +1,290 @@
+"""The journal's schema as ordered migrations, and opening a file safely.
+
+``PRAGMA user_version`` holds the schema version. Opening an older file applies the missing
+steps in one IMMEDIATE transaction (all or nothing; a second process opening at the same moment
+waits and then finds nothing left to do). A file newer than this code refuses to open: writing
+rows an older bot does not understand is how an audit trail gets corrupted.
+
+Version history:
+    1. runs, decisions, llm_calls, orders, order_updates, fills, equity, halts, state.
+    2. commands + command_acks: the operator's queue the running loop polls.
+
+Audit tables are append-only, enforced by triggers: an UPDATE or DELETE aborts. Only ``state``
+(the current value per key) is overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from core.errors import ConfigError
+
+# "TBJN" (trading bot journal): marks the file as ours so a wrong path is refused, not migrated.
+APPLICATION_ID: Final = 0x54424A4E
+STATE_DIR_ENV: Final = "TRADINGBOT_STATE_DIR"
+JOURNAL_FILE: Final = "journal.sqlite3"
+_REPO_STATE_DIR: Final = Path(__file__).resolve().parent.parent / "state"
+
+
+def default_journal_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$TRADINGBOT_STATE_DIR/journal.sqlite3``, else ``state/journal.sqlite3`` in the repo."""
+    env = os.environ if environ is None else environ
+    override = env.get(STATE_DIR_ENV, "").strip()
+    folder = Path(override).expanduser() if override else _REPO_STATE_DIR
+    return folder / JOURNAL_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'journal table {table} is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    )
+
+
+_V1_TABLES: Final = (
+    """CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('paper', 'testnet', 'live', 'replay')),
+        strategy_id TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        config_json TEXT NOT NULL CHECK (json_valid(config_json))
+    )""",
+    """CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        recorded_at TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        bar_time TEXT NOT NULL,
+        signal INTEGER NOT NULL CHECK (signal IN (-1, 0, 1)),
+        action TEXT NOT NULL CHECK (action IN ('enter', 'exit', 'hold', 'none')),
+        conviction REAL,
+        suppress INTEGER CHECK (suppress IN (0, 1)),
+        score_source TEXT,
+        fallback_reason TEXT NOT NULL,
+        reasoning TEXT NOT NULL,
+        approved INTEGER CHECK (approved IN (0, 1)),
+        reason TEXT NOT NULL,
+        size_fraction REAL,
+        notional TEXT
+    )""",
+    "CREATE INDEX decisions_by_symbol ON decisions (symbol, bar_time)",
+    """CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs (id),
+        at TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        bar_time TEXT,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        source TEXT NOT NULL,
+        latency_s REAL NOT NULL,
+        tokens_in INTEGER NOT NULL,
+        tokens_out INTEGER NOT NULL,
+        cost_usd TEXT NOT NULL,
+        fallback_reason TEXT NOT NULL
+    )""",
+    """CREATE TABLE orders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL UNIQUE CHECK (client_id <> ''),
+        run_id INTEGER REFERENCES runs (id),
+        created_at TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        kind TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'stop')),
+        amount_usdt TEXT NOT NULL,
+        amount_base TEXT,
+        stop_loss_pct TEXT NOT NULL,
+        stop_price TEXT,
+        bar_time TEXT,
+        reason TEXT NOT NULL
+    )""",
+    """CREATE TABLE order_updates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL REFERENCES orders (client_id),
+        recorded_at TEXT NOT NULL,
+        at TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('intent', 'open', 'filled', 'canceled', 'rejected', 'unknown')),
+        exchange_id TEXT NOT NULL,
+        filled TEXT NOT NULL,
+        avg_price TEXT,
+        detail TEXT NOT NULL
+    )""",
+    "CREATE INDEX order_updates_by_client ON order_updates (client_id, id)",
+    """CREATE TABLE fills (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL REFERENCES orders (client_id),
+        recorded_at TEXT NOT NULL,
+        at TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        kind TEXT NOT NULL CHECK (kind IN ('entry', 'exit', 'stop')),
+        amount TEXT NOT NULL,
+        price TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        fee_asset TEXT NOT NULL,
+        exchange_id TEXT NOT NULL
+    )""",
+    "CREATE INDEX fills_by_client ON fills (client_id)",
+    "CREATE INDEX fills_by_symbol ON fills (symbol, at)",
+    """CREATE TABLE equity (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs (id),
+        at TEXT NOT NULL,
+        bar_time TEXT,
+        symbol TEXT NOT NULL,
+        equity TEXT NOT NULL,
+        cash TEXT,
+        position_value TEXT,
+        peak TEXT,
+        drawdown REAL,
+        daily_pnl TEXT
+    )""",
+    "CREATE INDEX equity_by_symbol ON equity (symbol, id)",
+    """CREATE TABLE halts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs (id),
+        recorded_at TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('daily_pause', 'daily_clear', 'drawdown_latch',
+            'resume', 'cooldown_start', 'cooldown_clear', 'manual_halt', 'manual_resume',
+            'override')),
+        reason TEXT NOT NULL,
+        equity TEXT,
+        peak TEXT,
+        actor TEXT NOT NULL CHECK (actor IN ('bot', 'operator'))
+    )""",
+    "CREATE INDEX halts_by_kind ON halts (kind, id)",
+    """CREATE TABLE state (
+        key TEXT PRIMARY KEY CHECK (key <> ''),
+        value_json TEXT NOT NULL CHECK (json_valid(value_json)),
+        updated_at TEXT NOT NULL
+    )""",
+    f"PRAGMA application_id = {APPLICATION_ID}",
+)
+
+_V1_AUDIT: Final = (
+    "runs", "decisions", "llm_calls", "orders", "order_updates", "fills", "equity", "halts",
+)
+
+_V2_COMMANDS: Final = (
+    """CREATE TABLE commands (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        posted_at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('halt', 'resume')),
+        reason TEXT NOT NULL CHECK (trim(reason) <> ''),
+        actor TEXT NOT NULL
+    )""",
+    # One ack per command, ever: the primary key makes a second consumption fail loudly.
+    """CREATE TABLE command_acks (
+        command_id INTEGER PRIMARY KEY REFERENCES commands (id),
+        run_id INTEGER REFERENCES runs (id),
+        acked_at TEXT NOT NULL,
+        result TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        1,
+        "audit tables and the key-value state",
+        _V1_TABLES + tuple(s for t in _V1_AUDIT for s in _append_only(t)),
+    ),
+    Migration(
+        2,
+        "operator command queue",
+        _V2_COMMANDS + _append_only("commands") + _append_only("command_acks"),
+    ),
+)
+LATEST_VERSION: Final = MIGRATIONS[-1].version
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The file's ``PRAGMA user_version``."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_openable(db: sqlite3.Connection, path: Path | str, known: int = LATEST_VERSION) -> None:
+    """Refuse a file newer than this code or one that is not a journal, with a ConfigError."""
+    try:
+        version = schema_version(db)
+        app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise ConfigError(f"journal {path} is not a readable SQLite file: {e}") from e
+    if version > known:
+        raise ConfigError(
+            f"journal {path} has schema version {version}, newer than this code knows "
+            f"({known}); upgrade the bot instead of letting an older one write to it"
+        )
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+        raise ConfigError(f"journal {path} is an SQLite file of something else; not touching it")
+
+
+def migrate(
+    db: sqlite3.Connection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    target: int | None = None,
+) -> int:
+    """Bring the file to ``target`` (default: the latest) in one transaction; the new version."""
+    goal = migrations[-1].version if target is None else target
+    if schema_version(db) >= goal:
+        return schema_version(db)  # the common case takes no write lock at all
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the lock: another process may have migrated meanwhile.
+        current = schema_version(db)
+        for step in migrations:
+            if current < step.version <= goal:
+                for statement in step.statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {int(step.version)}")
+                current = step.version
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return current
+
+
+def connect(path: Path | str, *, busy_timeout_s: float) -> sqlite3.Connection:
+    """Open (creating parent folders) a journal in WAL mode, migrated to the latest version.
+
+    ``synchronous=FULL``: in WAL mode NORMAL survives a killed process but may lose the last
+    commits on power loss or an OS crash; an order intent lost that way is a live order the bot
+    does not know about. FULL costs one fsync per commit, nothing at a few commits per bar.
+    """
+    memory = str(path) == ":memory:"
+    if not memory:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: the journal issues BEGIN/COMMIT itself, nothing is implicit.
+    db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        check_openable(db, path)
+        mode = str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        if not memory and mode != "wal":
+            raise ConfigError(f"journal {path}: SQLite refused WAL mode (got {mode!r})")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
