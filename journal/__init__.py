@@ -1,0 +1,66 @@
+"""Journal: the SQLite audit trail (runs, decisions, LLM calls, orders, fills, equity, halts),
+the saved state a restart comes back from, and the operator's command queue."""
+
+from journal.errors import (
+    DuplicateClientIdError,
+    JournalBusyError,
+    JournalError,
+    UnknownOrderError,
+)
+from journal.queries import CSV_COLUMNS
+from journal.records import (
+    OPEN_STOPS_KEY,
+    PAPER_WALLET_KEY,
+    RISK_STATE_KEY,
+    TOTAL,
+    Action,
+    Actor,
+    Command,
+    CommandKind,
+    DecisionRecord,
+    DecisionRow,
+    EquityRow,
+    EquitySnapshot,
+    HaltEventKind,
+    HaltInForce,
+    HaltRow,
+    Position,
+    RunMode,
+    RunRow,
+    Trade,
+    last_bar_key,
+)
+from journal.schema import LATEST_VERSION, STATE_DIR_ENV, default_journal_path
+from journal.store import Journal
+
+__all__ = [
+    "CSV_COLUMNS",
+    "LATEST_VERSION",
+    "OPEN_STOPS_KEY",
+    "PAPER_WALLET_KEY",
+    "RISK_STATE_KEY",
+    "STATE_DIR_ENV",
+    "TOTAL",
+    "Action",
+    "Actor",
+    "Command",
+    "CommandKind",
+    "DecisionRecord",
+    "DecisionRow",
+    "DuplicateClientIdError",
+    "EquityRow",
+    "EquitySnapshot",
+    "HaltEventKind",
+    "HaltInForce",
+    "HaltRow",
+    "Journal",
+    "JournalBusyError",
+    "JournalError",
+    "Position",
+    "RunMode",
+    "RunRow",
+    "Trade",
+    "UnknownOrderError",
+    "default_journal_path",
+    "last_bar_key",
+]
