@@ -273,18 +273,29 @@ def connect(path: Path | str, *, busy_timeout_s: float) -> sqlite3.Connection:
     memory = str(path) == ":memory:"
     if not memory:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: the journal issues BEGIN/COMMIT itself, nothing is implicit.
-    db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
     try:
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        check_openable(db, path)
-        mode = str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
-        if not memory and mode != "wal":
-            raise ConfigError(f"journal {path}: SQLite refused WAL mode (got {mode!r})")
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("PRAGMA foreign_keys = ON")
-        migrate(db)
+        # isolation_level=None: the journal issues BEGIN/COMMIT itself, nothing is implicit.
+        db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
+    except sqlite3.Error as e:
+        raise ConfigError(f"journal {path} cannot be opened ({e}); is it writable?") from e
+    try:
+        _configure(db, path, busy_timeout_s=busy_timeout_s, memory=memory)
+    except sqlite3.Error as e:
+        db.close()
+        raise ConfigError(f"journal {path} cannot be opened for writing: {e}") from e
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _configure(db: sqlite3.Connection, path: Path | str, *, busy_timeout_s: float,
+               memory: bool) -> None:
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    check_openable(db, path)
+    mode = str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+    if not memory and mode != "wal":
+        raise ConfigError(f"journal {path}: SQLite refused WAL mode (got {mode!r})")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA foreign_keys = ON")
+    migrate(db)

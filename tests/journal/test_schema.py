@@ -94,6 +94,11 @@ def test_a_file_that_is_not_sqlite_is_refused(db_path: Path) -> None:
         Journal(db_path)
 
 
+def test_a_path_that_cannot_be_a_database_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        Journal(tmp_path)  # a directory
+
+
 def test_audit_tables_are_append_only(journal: Journal) -> None:
     journal.record_halt("manual_halt", "operator said so", actor="operator", at=utc(1))
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
