@@ -14,6 +14,14 @@ from typing import Any
 
 # 24/7 markets: a year is 365 days of bars, not 252 trading days.
 YEAR_FREQ = "365 days"
+# Only the metrics shown: the full pf.stats() also computes Sortino, Omega, Calmar and trade
+# durations, whose numba functions cost ~2.2 s more to load in each new process (measured on
+# the 2022-2025 BTC 1h file: 3.2 s -> 1.0 s for the first call).
+_METRICS = (
+    "start_value", "end_value", "total_return", "benchmark_return", "max_gross_exposure",
+    "total_fees_paid", "max_dd", "total_trades", "total_closed_trades", "win_rate",
+    "avg_winning_trade", "avg_losing_trade", "sharpe_ratio",
+)
 HALT_KINDS = ("daily_pause", "drawdown_latch")
 
 
@@ -69,7 +77,7 @@ def portfolio_stats(
     rejections: Mapping[str, int] | None = None,
 ) -> BacktestStats:
     """The figures of a single-column vectorbt Portfolio (built with freq = the timeframe)."""
-    s = portfolio.stats(settings={"year_freq": YEAR_FREQ})
+    s = portfolio.stats(metrics=list(_METRICS), settings={"year_freq": YEAR_FREQ})
     halts = {kind: 0 for kind in HALT_KINDS} if halt_kinds is not None else {}
     for kind in halt_kinds or []:
         if kind in halts:
