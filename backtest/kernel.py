@@ -90,26 +90,69 @@ class KernelResult(NamedTuple):
     need_score: int  # bar index whose conviction is needed, or -1 when the run completed
 
 
+# Speed (the kernel is the inner loop of the parameter sweep): numba updates an array's reference
+# count atomically each time the array is passed to a function or rebound in a loop, and those
+# updates once took more than half of the run. So the run's mutable state is one structured
+# record (passed to helpers as a plain pointer), the per-bar helpers take no arrays, and the bar
+# loop (_run_bars) never rebinds an array: the output buffers are grown between its calls.
+_FLOAT_STATE = (
+    "cash units entry_price entry_fees stop entry_conv pend_notional pend_conv peak day_start "
+    "last_equity sum_win sum_loss"
+)
+_INT_STATE = (
+    "entry_idx pending pend_reason last_day code n_closed wins losses streak cooldown_until "
+    "entries_day entries_today n_orders n_trades n_events need"
+)
+STATE_DTYPE = np.dtype(
+    [(name, np.float64) for name in _FLOAT_STATE.split()]
+    + [(name, np.int64) for name in _INT_STATE.split()]
+    + [("paused", np.bool_), ("latched", np.bool_)],
+    align=True,
+)
+PENDING_NONE, PENDING_ENTRY, PENDING_EXIT = 0, 1, 2
+# What _decide returns besides a REJ_* reason.
+DECIDED = -1
+NEED_SCORE = -2
+# Bits of what _mark returns: the halt events of one mark, in the order they are recorded.
+FIRED_DAILY_CLEAR, FIRED_DAILY_PAUSE, FIRED_DRAWDOWN_LATCH = 1, 2, 4
+# Most rows one bar can add: an entry fill and its stop (2 orders); a trade, plus the final
+# EXIT_END trade after the last bar; a daily clear, a new pause and the drawdown latch.
+ORDERS_PER_BAR, TRADES_PER_BAR, EVENTS_PER_BAR = 2, 2, 3
+
+
 @njit(cache=True)
-def _grow(buf: np.ndarray, used: int) -> np.ndarray:
-    if used < buf.shape[0]:
+def _grow(buf: np.ndarray, used: int, room: int) -> np.ndarray:
+    if used + room <= buf.shape[0]:
         return buf
-    bigger = np.empty((buf.shape[0] * 2, buf.shape[1]), dtype=buf.dtype)
+    bigger = np.empty((max(buf.shape[0] * 2, used + room), buf.shape[1]), dtype=buf.dtype)
     bigger[:used] = buf[:used]
     return bigger
 
 
 @njit(cache=True)
-def _entry_fraction(
-    conviction: float, n_closed: int, wins: int, losses: int, sum_win: float,
-    sum_loss: float, p: Any,
-) -> float:
+def _new_state(init_cash: float) -> np.ndarray:
+    state = np.zeros(1, dtype=STATE_DTYPE)
+    st = state[0]
+    st.cash = init_cash
+    st.stop = math.nan
+    st.peak = init_cash
+    st.day_start = init_cash
+    st.last_equity = init_cash
+    st.last_day = rules.NO_DAY
+    st.cooldown_until = rules.NO_COOLDOWN
+    st.entries_day = rules.NO_DAY
+    st.need = -1
+    return state
+
+
+@njit(cache=True)
+def _entry_fraction(conviction: float, st: Any, p: Any) -> float:
     # Kelly inputs only from trades closed before this decision: no look-ahead.
-    if n_closed < p.kelly_min_trades:
+    if st.n_closed < p.kelly_min_trades:
         return rules.default_fraction(p.default_position_pct, conviction, p.max_position_pct)
-    win_rate = wins / n_closed
-    avg_win = sum_win / wins if wins > 0 else 0.0
-    avg_loss = sum_loss / losses if losses > 0 else 0.0
+    win_rate = st.wins / st.n_closed
+    avg_win = st.sum_win / st.wins if st.wins > 0 else 0.0
+    avg_loss = st.sum_loss / st.losses if st.losses > 0 else 0.0
     return rules.position_fraction(win_rate, avg_win, avg_loss, conviction, p.max_position_pct)
 
 
@@ -139,201 +182,204 @@ def _post_score_refusal(conviction: float, suppress: bool, p: Any) -> int:
     return -1
 
 
-# Mutable float state of a run (index into the ``f`` array).
-F_CASH, F_UNITS, F_ENTRY_PRICE, F_ENTRY_FEES, F_STOP, F_ENTRY_CONV = 0, 1, 2, 3, 4, 5
-F_PEND_NOTIONAL, F_PEND_CONV, F_PEAK, F_DAY_START, F_LAST_EQUITY = 6, 7, 8, 9, 10
-F_SUM_WIN, F_SUM_LOSS = 11, 12
-N_F = 13
-# Mutable integer state of a run (index into the ``s`` array).
-S_ENTRY_IDX, S_PENDING, S_PEND_REASON, S_LAST_DAY, S_PAUSED, S_LATCHED, S_CODE = (
-    0, 1, 2, 3, 4, 5, 6,
-)
-S_N_CLOSED, S_WINS, S_LOSSES, S_STREAK, S_COOLDOWN_UNTIL, S_ENTRIES_DAY = 7, 8, 9, 10, 11, 12
-S_ENTRIES_TODAY, S_N_ORDERS, S_N_TRADES, S_N_EVENTS = 13, 14, 15, 16
-N_S = 17
-PENDING_NONE, PENDING_ENTRY, PENDING_EXIT = 0, 1, 2
-
-
-@njit(cache=True)
-def _new_state(init_cash: float) -> tuple[np.ndarray, np.ndarray]:
-    f = np.zeros(N_F)
-    f[F_CASH] = init_cash
-    f[F_STOP] = math.nan
-    f[F_PEAK] = init_cash
-    f[F_DAY_START] = init_cash
-    f[F_LAST_EQUITY] = init_cash
-    s = np.zeros(N_S, dtype=np.int64)
-    s[S_ENTRY_IDX] = -1
-    s[S_LAST_DAY] = rules.NO_DAY
-    s[S_COOLDOWN_UNTIL] = rules.NO_COOLDOWN
-    s[S_ENTRIES_DAY] = rules.NO_DAY
-    return f, s
-
-
 @njit(cache=True)
 def _add_order(
-    orders: np.ndarray, s: np.ndarray, i: int, side: int, size: float, price: float, fees: float
-) -> np.ndarray:
-    orders = _grow(orders, s[S_N_ORDERS])
-    row = orders[s[S_N_ORDERS]]
+    orders: np.ndarray, st: Any, i: int, side: int, size: float, price: float, fees: float
+) -> None:
+    row = orders[st.n_orders]
     row[O_IDX] = i
     row[O_SIDE] = side
     row[O_SIZE] = size
     row[O_PRICE] = price
     row[O_FEES] = fees
-    s[S_N_ORDERS] += 1
-    return orders
+    st.n_orders += 1
 
 
 @njit(cache=True)
 def _add_trade(
-    trades: np.ndarray, f: np.ndarray, s: np.ndarray, i: int, exit_price: float,
-    exit_fees: float, reason: int,
-) -> np.ndarray:
-    cost = f[F_UNITS] * f[F_ENTRY_PRICE]
-    pnl = f[F_UNITS] * exit_price - cost - f[F_ENTRY_FEES] - exit_fees
-    trades = _grow(trades, s[S_N_TRADES])
-    t = trades[s[S_N_TRADES]]
-    t[T_ENTRY_IDX] = s[S_ENTRY_IDX]
+    trades: np.ndarray, st: Any, i: int, exit_price: float, exit_fees: float, reason: int
+) -> None:
+    cost = st.units * st.entry_price
+    pnl = st.units * exit_price - cost - st.entry_fees - exit_fees
+    t = trades[st.n_trades]
+    t[T_ENTRY_IDX] = st.entry_idx
     t[T_EXIT_IDX] = i
-    t[T_SIZE] = f[F_UNITS]
-    t[T_ENTRY_PRICE] = f[F_ENTRY_PRICE]
+    t[T_SIZE] = st.units
+    t[T_ENTRY_PRICE] = st.entry_price
     t[T_EXIT_PRICE] = exit_price
-    t[T_ENTRY_FEES] = f[F_ENTRY_FEES]
+    t[T_ENTRY_FEES] = st.entry_fees
     t[T_EXIT_FEES] = exit_fees
     t[T_PNL] = pnl
     t[T_RETURN] = pnl / cost
     t[T_REASON] = reason
-    t[T_STOP] = f[F_STOP]
-    t[T_CONVICTION] = f[F_ENTRY_CONV]
-    s[S_N_TRADES] += 1
-    return trades
+    t[T_STOP] = st.stop
+    t[T_CONVICTION] = st.entry_conv
+    st.n_trades += 1
 
 
 @njit(cache=True)
-def _add_event(events: np.ndarray, s: np.ndarray, i: int, kind: int) -> np.ndarray:
-    events = _grow(events, s[S_N_EVENTS])
-    events[s[S_N_EVENTS], 0] = i
-    events[s[S_N_EVENTS], 1] = kind
-    s[S_N_EVENTS] += 1
-    return events
+def _add_events(events: np.ndarray, st: Any, i: int, fired: int) -> None:
+    for kind, bit in ((EV_DAILY_CLEAR, FIRED_DAILY_CLEAR), (EV_DAILY_PAUSE, FIRED_DAILY_PAUSE),
+                      (EV_DRAWDOWN_LATCH, FIRED_DRAWDOWN_LATCH)):
+        if fired & bit:
+            events[st.n_events, 0] = i
+            events[st.n_events, 1] = kind
+            st.n_events += 1
 
 
 @njit(cache=True)
-def _fill_entry(
-    orders: np.ndarray, f: np.ndarray, s: np.ndarray, i: int, bar_open: float, bar_ms: int,
-    p: Any,
-) -> np.ndarray:
+def _fill_entry(orders: np.ndarray, st: Any, i: int, bar_open: float, bar_ms: int, p: Any) -> None:
     fill = bar_open * (1.0 + p.slippage)
-    notional = f[F_PEND_NOTIONAL]
-    f[F_UNITS] = notional / fill
-    f[F_ENTRY_FEES] = notional * p.fee
-    f[F_CASH] -= notional + f[F_ENTRY_FEES]
-    f[F_ENTRY_PRICE] = fill
-    f[F_ENTRY_CONV] = f[F_PEND_CONV]
+    notional = st.pend_notional
+    st.units = notional / fill
+    st.entry_fees = notional * p.fee
+    st.cash -= notional + st.entry_fees
+    st.entry_price = fill
+    st.entry_conv = st.pend_conv
     # The stop goes on right after the fill, from the price actually paid.
-    f[F_STOP] = rules.stop_price_long(fill, p.stop_loss_pct)
-    s[S_ENTRY_IDX] = i
+    st.stop = rules.stop_price_long(fill, p.stop_loss_pct)
+    st.entry_idx = i
     day = rules.day_key(bar_ms)
-    s[S_ENTRIES_TODAY] = s[S_ENTRIES_TODAY] + 1 if day == s[S_ENTRIES_DAY] else 1
-    s[S_ENTRIES_DAY] = day
-    return _add_order(orders, s, i, 0, f[F_UNITS], fill, f[F_ENTRY_FEES])
+    st.entries_today = st.entries_today + 1 if day == st.entries_day else 1
+    st.entries_day = day
+    _add_order(orders, st, i, 0, st.units, fill, st.entry_fees)
 
 
 @njit(cache=True)
 def _exit(
-    orders: np.ndarray, trades: np.ndarray, f: np.ndarray, s: np.ndarray, i: int,
-    price: float, reason: int, bar_ms: int, p: Any,
-) -> tuple[np.ndarray, np.ndarray]:
-    proceeds = f[F_UNITS] * price
+    orders: np.ndarray, trades: np.ndarray, st: Any, i: int, price: float, reason: int,
+    bar_ms: int, p: Any,
+) -> None:
+    proceeds = st.units * price
     fees = proceeds * p.fee
-    f[F_CASH] += proceeds - fees
-    orders = _add_order(orders, s, i, 1, f[F_UNITS], price, fees)
-    trades = _add_trade(trades, f, s, i, price, fees, reason)
-    pnl = trades[s[S_N_TRADES] - 1, T_PNL]
-    ret = trades[s[S_N_TRADES] - 1, T_RETURN]
-    f[F_UNITS] = 0.0
-    s[S_N_CLOSED] += 1
+    st.cash += proceeds - fees
+    _add_order(orders, st, i, 1, st.units, price, fees)
+    _add_trade(trades, st, i, price, fees, reason)
+    pnl = trades[st.n_trades - 1, T_PNL]
+    ret = trades[st.n_trades - 1, T_RETURN]
+    st.units = 0.0
+    st.n_closed += 1
     if pnl > 0.0:
-        s[S_WINS] += 1
-        f[F_SUM_WIN] += ret
+        st.wins += 1
+        st.sum_win += ret
     elif pnl < 0.0:
-        s[S_LOSSES] += 1
-        f[F_SUM_LOSS] -= ret
-    s[S_STREAK] = rules.next_loss_streak(s[S_STREAK], pnl)
-    s[S_COOLDOWN_UNTIL] = rules.cooldown_until_ms(
-        s[S_STREAK], p.cooldown_after_losses, bar_ms, p.cooldown_ms, s[S_COOLDOWN_UNTIL]
+        st.losses += 1
+        st.sum_loss -= ret
+    st.streak = rules.next_loss_streak(st.streak, pnl)
+    st.cooldown_until = rules.cooldown_until_ms(
+        st.streak, p.cooldown_after_losses, bar_ms, p.cooldown_ms, st.cooldown_until
     )
-    return orders, trades
 
 
 @njit(cache=True)
-def _mark(
-    events: np.ndarray, f: np.ndarray, s: np.ndarray, i: int, equity: float, bar_ms: int,
+def _fill_pending(
+    orders: np.ndarray, trades: np.ndarray, st: Any, i: int, bar_open: float, bar_ms: int,
     p: Any,
-) -> np.ndarray:
+) -> None:
+    """Fill at this bar's open what the previous close decided."""
+    pending = st.pending
+    st.pending = PENDING_NONE
+    if pending == PENDING_ENTRY:
+        _fill_entry(orders, st, i, bar_open, bar_ms, p)
+    elif pending == PENDING_EXIT and st.units > 0.0:
+        _exit(orders, trades, st, i, bar_open * (1.0 - p.slippage), st.pend_reason, bar_ms, p)
+
+
+@njit(cache=True)
+def _mark(st: Any, equity: float, bar_ms: int, p: Any) -> int:
+    """Step the kill switches on this close's equity; returns the FIRED_* bits of its events."""
     day = rules.day_key(bar_ms)
-    was_paused = s[S_PAUSED] == 1
-    was_latched = s[S_LATCHED] == 1
-    new_day = day > s[S_LAST_DAY]
+    was_paused = st.paused
+    was_latched = st.latched
+    new_day = day > st.last_day
     peak, day_start, paused, latched, code = rules.kill_switch_step(
-        equity, day, f[F_LAST_EQUITY], s[S_LAST_DAY], f[F_PEAK], f[F_DAY_START],
+        equity, day, st.last_equity, st.last_day, st.peak, st.day_start,
         was_paused, was_latched, p.max_drawdown_pct, p.daily_loss_limit_pct,
     )
-    f[F_PEAK] = peak
-    f[F_DAY_START] = day_start
-    f[F_LAST_EQUITY] = equity
-    s[S_LAST_DAY] = day
-    s[S_PAUSED] = 1 if paused else 0
-    s[S_LATCHED] = 1 if latched else 0
-    s[S_CODE] = code
+    st.peak = peak
+    st.day_start = day_start
+    st.last_equity = equity
+    st.last_day = day
+    st.paused = paused
+    st.latched = latched
+    st.code = code
     # The same events, in the same order, as RiskManager.check_and_update queues.
+    fired = 0
     if was_paused and new_day:
-        events = _add_event(events, s, i, EV_DAILY_CLEAR)
+        fired |= FIRED_DAILY_CLEAR
     if paused and (new_day or not was_paused):
-        events = _add_event(events, s, i, EV_DAILY_PAUSE)
+        fired |= FIRED_DAILY_PAUSE
     if latched and not was_latched:
-        events = _add_event(events, s, i, EV_DRAWDOWN_LATCH)
-    return events
+        fired |= FIRED_DRAWDOWN_LATCH
+    return fired
 
 
 @njit(cache=True)
 def _decide(
-    f: np.ndarray, s: np.ndarray, rejections: np.ndarray, i: int, sig: int, bar_ms: int,
-    equity: float, conviction: float, suppress: bool, p: Any,
-) -> bool:
-    """Set the pending order for the next open; False when the bar's score is still needed."""
-    if f[F_UNITS] > 0.0:
-        if s[S_LATCHED] == 1 and p.flatten_on_halt:
-            s[S_PENDING] = PENDING_EXIT
-            s[S_PEND_REASON] = EXIT_HALT
+    st: Any, sig: int, bar_ms: int, equity: float, conviction: float, suppress: bool, p: Any
+) -> int:
+    """Set the pending order for the next open; DECIDED, a REJ_* reason, or NEED_SCORE."""
+    if st.units > 0.0:
+        if st.latched and p.flatten_on_halt:
+            st.pending = PENDING_EXIT
+            st.pend_reason = EXIT_HALT
         elif sig == -1:
-            s[S_PENDING] = PENDING_EXIT
-            s[S_PEND_REASON] = EXIT_SIGNAL
-        return True
+            st.pending = PENDING_EXIT
+            st.pend_reason = EXIT_SIGNAL
+        return DECIDED
     if sig != 1:
-        return True
-    today = s[S_ENTRIES_TODAY] if s[S_ENTRIES_DAY] == rules.day_key(bar_ms) else 0
-    why = _pre_score_refusal(s[S_CODE], bar_ms, s[S_COOLDOWN_UNTIL], today, p)
+        return DECIDED
+    today = st.entries_today if st.entries_day == rules.day_key(bar_ms) else 0
+    why = _pre_score_refusal(st.code, bar_ms, st.cooldown_until, today, p)
     if why < 0:
         # The scorer is asked only here: the path wants to open and no check refused yet.
         if math.isnan(conviction):
-            return False
+            return NEED_SCORE
         why = _post_score_refusal(conviction, suppress, p)
     if why >= 0:
-        rejections[why] += 1
-        return True
-    frac = _entry_fraction(
-        conviction, s[S_N_CLOSED], s[S_WINS], s[S_LOSSES], f[F_SUM_WIN], f[F_SUM_LOSS], p
-    )
-    notional = rules.position_notional(equity, frac)
+        return why
+    notional = rules.position_notional(equity, _entry_fraction(conviction, st, p))
     if notional <= 0.0:
-        rejections[REJ_SIZE_ZERO] += 1
-        return True
-    s[S_PENDING] = PENDING_ENTRY
-    f[F_PEND_NOTIONAL] = notional
-    f[F_PEND_CONV] = conviction
-    return True
+        return REJ_SIZE_ZERO
+    st.pending = PENDING_ENTRY
+    st.pend_notional = notional
+    st.pend_conv = conviction
+    return DECIDED
+
+
+@njit(cache=True)
+def _run_bars(start: int, inputs: Any, out: Any, st: Any, p: Any) -> int:
+    """Run bars from ``start`` until the end, a needed score or full buffers; next bar to run."""
+    open_, low, close, time_ms, signal, conviction, suppress = inputs
+    orders, trades, events, equity, halt, rejections = out
+    n: int = close.shape[0]
+    for i in range(start, n):
+        if (st.n_orders + ORDERS_PER_BAR > orders.shape[0]
+                or st.n_trades + TRADES_PER_BAR > trades.shape[0]
+                or st.n_events + EVENTS_PER_BAR > events.shape[0]):
+            return i  # the caller grows the buffers and resumes here
+        # 1. Fill what the previous close decided, at this bar's open.
+        if st.pending != PENDING_NONE:
+            _fill_pending(orders, trades, st, i, open_[i], time_ms[i], p)
+        # 2. The protective stop, live from the fill bar on.
+        if st.units > 0.0 and rules.long_stop_hit(low[i], st.stop):
+            price = rules.long_stop_fill(open_[i], st.stop) * (1.0 - p.slippage)
+            _exit(orders, trades, st, i, price, EXIT_STOP, time_ms[i], p)
+        # 3. Mark to market at the close and step the kill switches.
+        equity[i] = st.cash + st.units * close[i]
+        fired = _mark(st, equity[i], time_ms[i], p)
+        if fired:
+            _add_events(events, st, i, fired)
+        halt[i] = st.code
+        # 4. Decide at this close what the next open does (nothing after the last bar).
+        if i < n - 1:
+            why = _decide(st, signal[i], time_ms[i], equity[i], conviction[i], suppress[i], p)
+            if why == NEED_SCORE:
+                st.need = i
+                return n
+            if why >= 0:
+                rejections[why] += 1
+    return n
 
 
 @njit(cache=True)
@@ -355,35 +401,22 @@ def simulate(
     equity = np.empty(n)
     halt = np.zeros(n, dtype=np.int8)
     rejections = np.zeros(N_REJ, dtype=np.int64)
-    f, s = _new_state(p.init_cash)
-    need = -1
-    for i in range(n):
-        # 1. Fill what the previous close decided, at this bar's open.
-        pending = s[S_PENDING]
-        s[S_PENDING] = PENDING_NONE
-        if pending == PENDING_ENTRY:
-            orders = _fill_entry(orders, f, s, i, open_[i], time_ms[i], p)
-        elif pending == PENDING_EXIT and f[F_UNITS] > 0.0:
-            orders, trades = _exit(orders, trades, f, s, i, open_[i] * (1.0 - p.slippage),
-                                   s[S_PEND_REASON], time_ms[i], p)
-        # 2. The protective stop, live from the fill bar on.
-        if f[F_UNITS] > 0.0 and rules.long_stop_hit(low[i], f[F_STOP]):
-            price = rules.long_stop_fill(open_[i], f[F_STOP]) * (1.0 - p.slippage)
-            orders, trades = _exit(orders, trades, f, s, i, price, EXIT_STOP, time_ms[i], p)
-        # 3. Mark to market at the close and step the kill switches.
-        equity[i] = f[F_CASH] + f[F_UNITS] * close[i]
-        events = _mark(events, f, s, i, equity[i], time_ms[i], p)
-        halt[i] = s[S_CODE]
-        # 4. Decide at this close what the next open does (nothing after the last bar).
-        if i < n - 1 and not _decide(f, s, rejections, i, signal[i], time_ms[i], equity[i],
-                                     conviction[i], suppress[i], p):
-            need = i
+    state = _new_state(p.init_cash)
+    st = state[0]
+    inputs = (open_, low, close, time_ms, signal, conviction, suppress)
+    i = 0
+    while True:
+        i = _run_bars(i, inputs, (orders, trades, events, equity, halt, rejections), st, p)
+        if i >= n:
             break
-    if need < 0 and f[F_UNITS] > 0.0:
+        orders = _grow(orders, st.n_orders, ORDERS_PER_BAR)
+        trades = _grow(trades, st.n_trades, TRADES_PER_BAR)
+        events = _grow(events, st.n_events, EVENTS_PER_BAR)
+    if st.need < 0 and st.units > 0.0:
         # Still open at the end: marked at the last close, no exit order or fee.
-        trades = _add_trade(trades, f, s, n - 1, close[n - 1], 0.0, EXIT_END)
-    return (orders[:s[S_N_ORDERS]], trades[:s[S_N_TRADES]], equity, halt,
-            events[:s[S_N_EVENTS]], rejections, need)
+        _add_trade(trades, st, n - 1, close[n - 1], 0.0, EXIT_END)
+    return (orders[:st.n_orders], trades[:st.n_trades], equity, halt,
+            events[:st.n_events], rejections, st.need)
 
 
 def run_kernel(
