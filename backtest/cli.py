@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
 
 DESCRIPTION = (
     "Backtest the whole decision path (signal -> scorer -> risk -> fills at the next open) on "
-    "history, show the figures and the seed's gates (Sharpe > 1, Max Drawdown < 20%%, "
+    "history, show the figures and the seed's gates (Sharpe > 1, Max Drawdown < 20%, "
     "trades > 50), and save the Kelly inputs the live loop reads. Exit code: 0 when every gate "
     "passes, 3 when one fails, 2 for a usage or data error."
 )
@@ -88,7 +88,8 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cost_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("costs", "Fractions, as in the code: 0.001 = 0.1%%.")
+    # argparse %-formats option help but not group or parser descriptions (no %% there).
+    g = parser.add_argument_group("costs", "Fractions, as in the code: 0.001 = 0.1%.")
     g.add_argument("--init-cash", type=float, default=DEFAULTS["init_cash"],
                    help="starting quote balance (%(default)s)")
     g.add_argument("--fees", type=float, default=DEFAULTS["fees"],
@@ -116,7 +117,7 @@ def _signal_options(parser: argparse.ArgumentParser) -> None:
 
 def _risk_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(
-        "risk", "Percent-style values are fractions exactly like RiskConfig: 0.02 = 2%%."
+        "risk", "Percent-style values are fractions exactly like RiskConfig: 0.02 = 2%."
     )
     g.add_argument("--max-position-pct", type=float, default=DEFAULTS["max_position_pct"],
                    help="cap on a position, fraction of equity (%(default)s = 2%%)")
