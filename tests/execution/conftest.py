@@ -26,3 +26,16 @@ def journal() -> MemoryJournal:
 @pytest.fixture
 def state() -> MemoryState:
     return MemoryState()
+
+
+from tests.execution.ccxt_fixtures import (  # noqa: E402 - fixtures re-exported for pytest
+    alerts,
+    book,
+    broker,
+    fake,
+    make_broker,
+    settings,
+    sleeper,
+)
+
+__all__ = ["alerts", "book", "broker", "fake", "make_broker", "settings", "sleeper"]

@@ -1,0 +1,148 @@
+"""Start-up reconciliation: the journal's orders and positions against the exchange.
+
+Settled without fuss (a note each): an order the journal left unresolved that the exchange
+never accepted (marked rejected), or did accept (its status recorded; a filled entry becomes a
+position, which the watchdog then protects; a filled exit ends one), and a stop that filled
+while the bot was away. Anything else that disagrees is a difference, and one difference is
+enough to refuse trading until an operator has looked: a recorded position the exchange does
+not hold, a recorded stop that is not resting there, an open order of ours nobody recorded.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from core.domain import Order, OrderKind, OrderStatus
+from execution.broker import Reconciliation
+from execution.client_ids import is_ours
+from execution.gateway import ExchangeGateway
+from execution.markets import MarketRules
+from execution.positions import LivePosition, PositionBook
+from execution.recording import (
+    OrderRecorder,
+    base_fee,
+    decimal,
+    protective_stop,
+    status_of,
+    stop_order,
+)
+from risk import rules as risk_rules
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.differences: list[str] = []
+        self.notes: list[str] = []
+
+
+def reconcile(
+    gw: ExchangeGateway,
+    book: PositionBook,
+    recorder: OrderRecorder,
+    *,
+    rules: dict[str, MarketRules],
+    prefix: str,
+) -> Reconciliation:
+    """Compare and settle what can be settled; the differences that remain block trading."""
+    found = _Findings()
+    _settle_unresolved(gw, book, recorder, rules, prefix, found)
+    ex = gw.exchange
+    balance = gw.call("fetch balance", ex.fetch_balance)
+    open_orders = {s: [o for o in gw.call("fetch open orders", ex.fetch_open_orders, s)
+                       if is_ours(str(o.get("clientOrderId")), prefix)] for s in rules}
+    for pos in book.all():
+        if pos.symbol in rules:
+            _check_position(gw, book, recorder, pos, rules[pos.symbol], balance,
+                            open_orders[pos.symbol], found)
+    stops = {p.stop.client_id for p in book.all() if p.stop is not None}
+    for symbol, orders in open_orders.items():
+        for o in orders:
+            if o.get("clientOrderId") not in stops:
+                found.differences.append(
+                    f"the exchange has open order {o.get('clientOrderId')} ({o.get('type')} "
+                    f"{o.get('side')} {o.get('amount')} {rules[symbol].base}) that the journal "
+                    "does not know")
+    return Reconciliation(tuple(found.differences), tuple(found.notes))
+
+
+def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderRecorder,
+                       rules: dict[str, MarketRules], prefix: str, found: _Findings) -> None:
+    stops = {p.stop.client_id for p in book.all() if p.stop is not None}
+    for cid, (order, _) in recorder.unresolved().items():
+        if not is_ours(cid, prefix) or order.symbol not in rules or cid in stops:
+            continue  # recorded stops are checked with their positions
+        raw = gw.lookup(order.symbol, cid)
+        if raw is None:
+            recorder.update(cid, OrderStatus.REJECTED, "not on the exchange at start: never "
+                            "accepted")
+            found.notes.append(f"order {cid} never reached the exchange; marked rejected")
+            continue
+        status = recorder.answered(cid, raw, "settled at start")
+        if status is OrderStatus.FILLED:
+            _settle_filled(book, recorder, order, raw, rules[order.symbol], found)
+        elif status is OrderStatus.OPEN and order.kind is not OrderKind.STOP:
+            found.differences.append(f"{order.kind} order {cid} is still open on the exchange")
+        elif status is OrderStatus.OPEN:
+            _adopt_stop(book, order, raw, found)
+
+
+def _adopt_stop(book: PositionBook, order: Order, raw: dict[str, Any], found: _Findings
+                ) -> None:
+    pos = book.get(order.symbol)
+    if pos is None or pos.stop is not None:
+        return  # an open stop of no position: reported with the unknown open orders
+    book.put(pos.protected(protective_stop(order.symbol, order.client_id, raw)))
+    found.notes.append(f"stop {order.client_id} rests on the exchange; it protects "
+                       f"{order.symbol} again")
+
+
+def _settle_filled(book: PositionBook, recorder: OrderRecorder, order: Order,
+                   raw: dict[str, Any], market: MarketRules, found: _Findings) -> None:
+    fill = recorder.fill(order, raw)
+    pos = book.get(order.symbol)
+    if order.kind is OrderKind.ENTRY and pos is None and fill is not None:
+        held = market.amount(fill.amount - base_fee(raw, market.base))
+        stop = market.price(risk_rules.stop_price_long(float(fill.price),
+                                                       float(order.stop_loss_pct)))
+        book.put(LivePosition(order.symbol, held, fill.price, order.client_id,
+                              order.bar_time or fill.at, stop, unprotected_since=fill.at))
+        book.mark_done(order.client_id)
+        found.notes.append(f"entry {order.client_id} had filled ({held} {market.base}); "
+                           "recorded as a position, its stop is placed next")
+    elif order.kind in (OrderKind.EXIT, OrderKind.STOP) and pos is not None:
+        book.remove(order.symbol)
+        book.mark_done(order.client_id)
+        found.notes.append(f"{order.kind} {order.client_id} had filled; {order.symbol} is flat")
+    elif fill is not None:
+        found.differences.append(
+            f"{order.kind} {order.client_id} filled on the exchange ({fill.amount} "
+            f"{market.base} at {fill.price}) but the recorded position does not match it")
+
+
+def _check_position(gw: ExchangeGateway, book: PositionBook, recorder: OrderRecorder,
+                    pos: LivePosition, market: MarketRules, balance: dict[str, Any],
+                    open_orders: list[dict[str, Any]], found: _Findings) -> None:
+    stop_id = pos.stop.client_id if pos.stop is not None else None
+    if stop_id is not None and all(o.get("clientOrderId") != stop_id for o in open_orders):
+        raw = gw.lookup(pos.symbol, stop_id)
+        if raw is not None and status_of(raw) is OrderStatus.FILLED:
+            recorder.answered(stop_id, raw, "filled while the bot was away")
+            recorder.fill(stop_order(pos.symbol, stop_id, pos.amount, pos.stop_price,
+                                     pos.bar_time), raw)
+            book.remove(pos.symbol)
+            book.mark_done(stop_id)
+            found.notes.append(f"stop {stop_id} filled while the bot was away; "
+                               f"{pos.symbol} is flat")
+            return
+        state = "not at all" if raw is None else f"as {raw.get('status')}"
+        found.differences.append(f"journal says stop {stop_id} protects {pos.amount} "
+                                 f"{market.base}; the exchange has it {state}")
+    held = decimal((balance.get(market.base) or {}).get("total"))
+    step = market.min_amount or Decimal(0)
+    if held + step < pos.amount:  # one lot step of tolerance for rounding dust
+        ours = ", ".join(str(o.get("clientOrderId")) for o in open_orders)
+        found.differences.append(
+            f"journal says {pos.amount} {market.base} held with stop {stop_id or 'none'}; "
+            f"the exchange holds {held} {market.base} and "
+            + (f"open orders {ours}" if ours else "no open orders"))

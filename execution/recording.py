@@ -1,0 +1,119 @@
+"""Journal writes of the live broker: intents before requests, updates and fills after.
+
+An order is recorded before its request is sent; a retry or restart of the same decision (same
+client id) resumes the unresolved record instead of writing a second intent. Exchange answers
+(ccxt order structures) become OrderUpdate and Fill values here, amounts as exact Decimals.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from core.clock import Clock
+from core.domain import Fill, Order, OrderKind, OrderStatus, OrderUpdate, Side
+from core.ports import OrderJournal
+from execution.broker import ProtectiveStop
+
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+def status_of(raw: dict[str, Any]) -> OrderStatus:
+    """The journal status of a ccxt order structure (UNKNOWN for anything unexpected)."""
+    return _STATUS.get(str(raw.get("status")), OrderStatus.UNKNOWN)
+
+
+def decimal(value: Any) -> Decimal:
+    """A number from ccxt as an exact Decimal (0 for None)."""
+    return Decimal(0) if value is None else Decimal(str(value))
+
+
+def base_fee(raw: dict[str, Any], base: str) -> Decimal:
+    """Fees of an order charged in the base asset (they reduce what a buy leaves us)."""
+    return sum((decimal(f.get("cost")) for f in _fees(raw) if f.get("currency") == base),
+               Decimal(0))
+
+
+class OrderRecorder:
+    """Writes the live broker's orders, updates and fills to the journal."""
+
+    def __init__(self, journal: OrderJournal, clock: Clock) -> None:
+        self._journal = journal
+        self._clock = clock
+
+    def unresolved(self) -> dict[str, tuple[Order, OrderUpdate | None]]:
+        """Orders whose outcome is not final, by client id."""
+        return {o.client_id: (o, u) for o, u in self._journal.unresolved_orders()}
+
+    def intent(self, order: Order) -> bool:
+        """Record ``order`` before its request; True if an unresolved record already existed.
+
+        A resumed order may have reached the exchange before: look it up before sending.
+        """
+        if order.client_id in self.unresolved():
+            return True
+        self._journal.record_order_intent(order)
+        return False
+
+    def update(self, cid: str, status: OrderStatus, detail: str = "",
+               raw: dict[str, Any] | None = None) -> None:
+        """Record a status change (from an exchange answer when ``raw`` is given)."""
+        raw = raw or {}
+        average = raw.get("average")
+        self._journal.record_order_update(OrderUpdate(
+            cid, status, self._clock.now(), exchange_id=str(raw.get("id") or ""),
+            filled=decimal(raw.get("filled")),
+            avg_price=None if average is None else decimal(average), detail=detail))
+
+    def answered(self, cid: str, raw: dict[str, Any], detail: str = "") -> OrderStatus:
+        """Record the status the exchange reports in ``raw``; returns it."""
+        status = status_of(raw)
+        self.update(cid, status, detail, raw)
+        return status
+
+    def fill(self, order: Order, raw: dict[str, Any]) -> Fill | None:
+        """Record and return the fill in an exchange answer (None if nothing filled)."""
+        amount = decimal(raw.get("filled"))
+        if amount <= 0:
+            return None
+        fees = _fees(raw)
+        asset = str(fees[0].get("currency") or "") if fees else ""
+        fee = sum((decimal(f.get("cost")) for f in fees if f.get("currency") == asset),
+                  Decimal(0))
+        price = decimal(raw.get("average") or raw.get("price"))
+        stamp = raw.get("lastTradeTimestamp") or raw.get("timestamp")
+        at = (datetime.fromtimestamp(int(stamp) / 1000, tz=UTC) if stamp
+              else self._clock.now())
+        fill = Fill(order.client_id, order.symbol, Side(str(raw.get("side") or order.side)),
+                    amount, price, fee, asset, at, exchange_id=str(raw.get("id") or ""),
+                    kind=order.kind)
+        self._journal.record_fill(fill)
+        return fill
+
+
+def stop_order(symbol: str, cid: str, amount: Decimal, stop: Decimal, bar: datetime) -> Order:
+    """The journal's view of a protective stop order."""
+    return Order(symbol, Side.SELL, Decimal(0), client_id=cid, kind=OrderKind.STOP,
+                 amount_base=amount, stop_price=stop, bar_time=bar, reason="protective stop")
+
+
+def protective_stop(symbol: str, cid: str, raw: dict[str, Any]) -> ProtectiveStop:
+    """The ProtectiveStop that a resting stop order (ccxt structure) is."""
+    limit = raw.get("price") if str(raw.get("type")) == "limit" else None
+    return ProtectiveStop(cid, symbol, decimal(raw.get("amount")),
+                          decimal(raw.get("triggerPrice") or raw.get("stopPrice")),
+                          None if limit is None else decimal(limit), str(raw.get("id") or ""))
+
+
+def _fees(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    fees = [f for f in (raw.get("fees") or []) if f]
+    if not fees and raw.get("fee"):
+        fees = [raw["fee"]]
+    return fees
