@@ -1,0 +1,182 @@
+"""The loop's own bookkeeping, saved in the journal so that a restart continues the same run.
+
+What is kept: orders decided but not yet executed (paper fills them at the next open), the
+entry fill of each open position (for the closed trade's P&L), the last bar processed per
+symbol, the sizing accumulators, and the operator's manual halt.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from core.clock import Clock
+from core.domain import Fill, Order, OrderKind, Side
+from journal import Journal
+from journal.records import (
+    RISK_STATE_KEY,
+    Action,
+    Actor,
+    Command,
+    CommandKind,
+    DecisionRecord,
+    EquitySnapshot,
+    HaltEventKind,
+    last_bar_key,
+)
+from risk.manager import RiskManager
+from trading.decide import Decision
+from trading.sizing import RollingKelly, SizingSource
+
+PENDING_KEY = "loop:pending"
+ENTRIES_KEY = "loop:entries"
+SIZING_KEY = "loop:sizing"
+# Closed bars fetched beyond the signal warm-up, so a short downtime is caught up bar by bar.
+CATCH_UP_BARS = 24
+
+
+@dataclass
+class LoopBook:
+    """Mutable loop state; ``save`` writes it inside the bar's journal transaction."""
+
+    pending: dict[str, Order] = field(default_factory=dict)
+    entries: dict[str, Fill] = field(default_factory=dict)
+    last_bar: dict[str, pd.Timestamp] = field(default_factory=dict)
+    last_close: dict[str, float] = field(default_factory=dict)
+    manual_halt: str = ""
+
+    @classmethod
+    def load(cls, journal: Journal, symbols: tuple[str, ...]) -> LoopBook:
+        """The book as the last finished bar left it (empty for a new run)."""
+        book = cls()
+        for symbol, raw in (journal.load_state(PENDING_KEY) or {}).items():
+            book.pending[symbol] = _order_from(raw)
+        for symbol, raw in (journal.load_state(ENTRIES_KEY) or {}).items():
+            book.entries[symbol] = _fill_from(raw)
+        for symbol in symbols:
+            saved = journal.load_state(last_bar_key(symbol))
+            if saved is not None:
+                book.last_bar[symbol] = pd.Timestamp(saved["time"])
+        halt = journal.manual_halt()
+        book.manual_halt = halt.reason if halt is not None else ""
+        return book
+
+    def save(self, journal: Journal, sizing: SizingSource) -> None:
+        """Write pending orders, open entries and sizing accumulators."""
+        journal.save_state(PENDING_KEY, {s: _order_json(o) for s, o in self.pending.items()})
+        journal.save_state(ENTRIES_KEY, {s: _fill_json(f) for s, f in self.entries.items()})
+        if isinstance(sizing, RollingKelly):
+            journal.save_state(SIZING_KEY, sizing.to_dict())
+
+    def open_entry(self, fill: Fill) -> None:
+        """Remember the entry fill of a new position."""
+        self.entries[fill.symbol] = fill
+
+    def close_entry(self, fill: Fill) -> tuple[float, float] | None:
+        """(pnl, return) of the trade an exit or stop fill closes; None if none was open."""
+        entry = self.entries.pop(fill.symbol, None)
+        if entry is None:
+            return None
+        units = float(entry.amount)
+        # The kernel's arithmetic, in its order: cost, then pnl, then return on cost.
+        cost = units * float(entry.price)
+        pnl = units * float(fill.price) - cost - float(entry.fee) - float(fill.fee)
+        return pnl, pnl / cost
+
+
+def restore_sizing(journal: Journal, sizing: SizingSource) -> None:
+    """Continue the rolling Kelly accumulators of an interrupted run."""
+    saved = journal.load_state(SIZING_KEY)
+    if saved is not None and isinstance(sizing, RollingKelly):
+        sizing.load(saved)
+
+
+def decision_record(d: Decision) -> DecisionRecord:
+    """The journal row of a decision."""
+    return DecisionRecord(
+        symbol=d.symbol, bar_time=d.bar_time, signal=d.signal, action=Action(d.action),
+        reason=d.reason, score=d.score, approved=d.approved, size_fraction=d.size_fraction,
+        notional=None if d.notional is None else Decimal(repr(d.notional)),
+    )
+
+
+def equity_snapshot(
+    when: pd.Timestamp, equity: float, risk: RiskManager, clock: Clock
+) -> EquitySnapshot:
+    """The account's mark at a bar's close, with peak, drawdown and the day's P&L."""
+    s = risk.state
+    dd = (s.peak_equity - equity) / s.peak_equity if s.peak_equity > 0 else math.nan
+    return EquitySnapshot(
+        at=clock.now(), equity=Decimal(repr(equity)), bar_time=when.to_pydatetime(),
+        peak=Decimal(repr(s.peak_equity)), drawdown=dd if math.isfinite(dd) else None,
+        daily_pnl=Decimal(repr(equity - s.daily_start_equity)),
+    )
+
+
+def apply_command(
+    command: Command, *, book: LoopBook, risk: RiskManager, journal: Journal, now: datetime,
+    flatten_on_halt: bool,
+) -> str:
+    """Apply an operator halt or resume to the running loop; returns what it did."""
+    if command.kind is CommandKind.HALT:
+        book.manual_halt = command.reason
+        journal.record_halt(HaltEventKind.MANUAL_HALT, command.reason, actor=Actor.OPERATOR,
+                            at=now)
+        closing = ", positions closed at the next open" if flatten_on_halt else ""
+        return "manual halt in force: no entries" + closing
+    done = []
+    if book.manual_halt:
+        book.manual_halt = ""
+        journal.record_halt(HaltEventKind.MANUAL_RESUME, command.reason, actor=Actor.OPERATOR,
+                            at=now)
+        done.append("manual halt lifted")
+    event = risk.resume(command.reason, now=max(now, _as_of(risk, now)))
+    if event is not None:
+        journal.record_risk_event(event, actor=Actor.OPERATOR)
+        journal.save_state(RISK_STATE_KEY, risk.to_dict())
+        done.append("drawdown latch lifted, peak reset to current equity")
+    return "; ".join(done) or "nothing to resume"
+
+
+def _as_of(risk: RiskManager, fallback: datetime) -> datetime:
+    return risk.state.as_of or fallback
+
+
+def _order_json(o: Order) -> dict[str, Any]:
+    return {
+        "symbol": o.symbol, "side": str(o.side), "amount_usdt": str(o.amount_usdt),
+        "stop_loss_pct": str(o.stop_loss_pct), "kind": str(o.kind),
+        "bar_time": None if o.bar_time is None else o.bar_time.isoformat(), "reason": o.reason,
+    }
+
+
+def _order_from(raw: dict[str, Any]) -> Order:
+    bar = raw.get("bar_time")
+    return Order(
+        raw["symbol"], Side(raw["side"]), Decimal(raw["amount_usdt"]),
+        stop_loss_pct=Decimal(raw["stop_loss_pct"]), kind=OrderKind(raw["kind"]),
+        bar_time=None if bar is None else datetime.fromisoformat(bar), reason=raw["reason"],
+    )
+
+
+def _fill_json(f: Fill) -> dict[str, Any]:
+    return {
+        "client_id": f.client_id, "symbol": f.symbol, "side": str(f.side),
+        "amount": str(f.amount), "price": str(f.price), "fee": str(f.fee),
+        "fee_asset": f.fee_asset, "at": f.at.isoformat(), "exchange_id": f.exchange_id,
+        "kind": str(f.kind),
+    }
+
+
+def _fill_from(raw: dict[str, Any]) -> Fill:
+    return Fill(
+        raw["client_id"], raw["symbol"], Side(raw["side"]), Decimal(raw["amount"]),
+        Decimal(raw["price"]), Decimal(raw["fee"]), raw["fee_asset"],
+        datetime.fromisoformat(raw["at"]), exchange_id=raw["exchange_id"],
+        kind=OrderKind(raw["kind"]),
+    )

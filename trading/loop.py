@@ -1,0 +1,259 @@
+"""The trading loop: one decision path for replay, paper and live (ARCHITECTURE.md).
+
+``TradingLoop.step()`` processes every closed bar it has not processed yet, in time order:
+1. operator commands (halt / resume) queued in the journal are applied;
+2. per symbol: what the previous close decided is executed (paper: at this bar's open), then
+   the broker advances to the bar (paper: the protective stop, from the fill bar on);
+3. equity is marked at the close and the kill switches step on it (the bar's UTC day);
+4. per symbol: the decision for the next open (exits, or an entry: checks, scorer, size).
+State (risk, pending orders, sizing, last bar) is saved in one journal transaction per bar, so
+a restart continues exactly where the last finished bar left off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from core.clock import Clock
+from core.domain import Bar, Fill, Order, OrderKind
+from core.errors import BotError
+from execution.broker import Broker
+from journal import Journal
+from journal.records import RISK_STATE_KEY, last_bar_key
+from risk.manager import RiskManager
+from signals.quant_signals import SignalParams, latest_signal
+from signals.scorer import Scorer
+from trading import book
+from trading.alerts import Alerter, AlertKind
+from trading.decide import ENTER, Decision, DecisionInputs, decide_entry, decide_exit
+from trading.decide import refuse_before_scoring as pre_check
+from trading.market import MarketData
+from trading.sizing import SizingSource
+from trading.status import LoopStatus, SymbolStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    """How the loop trades; the strategy part hashes into the saved backtest's strategy_id.
+
+    Attributes:
+        symbols: markets traded (one account, one quote currency).
+        timeframe: bar length of every market.
+        signal: indicator and rule parameters.
+        flatten_on_halt: close positions at the next open while the drawdown latch (or an
+            operator halt) is in force.
+        deferred_fills: paper/replay: decided orders fill at the next bar's open; live: now.
+        decide_on_catch_up: replay decides on every bar; live/paper only on the latest, so
+            a bot back from downtime never trades on stale bars.
+        scorer_name: provider/model for the journal's LLM rows.
+    """
+
+    symbols: tuple[str, ...]
+    timeframe: str
+    signal: SignalParams
+    flatten_on_halt: bool = True
+    deferred_fills: bool = True
+    decide_on_catch_up: bool = False
+    scorer_name: tuple[str, str] = ("fixed", "")
+
+
+class TradingLoop:
+    """Composes market data, signals, scorer, risk, broker and journal; see the module doc."""
+
+    def __init__(
+        self, settings: LoopSettings, *, market: MarketData, scorer: Scorer, broker: Broker,
+        journal: Journal, risk: RiskManager, sizing: SizingSource, clock: Clock,
+        alerter: Alerter,
+    ) -> None:
+        self.settings = settings
+        self._market, self._scorer, self._broker = market, scorer, broker
+        self._journal, self.risk, self.sizing = journal, risk, sizing
+        self._clock, self._alerter = clock, alerter
+        self.book = book.LoopBook.load(journal, settings.symbols)
+        self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
+
+    def step(self) -> int:
+        """Apply operator commands, then process every new closed bar; returns bars done."""
+        self._apply_commands()
+        windows = {s: self._window(s) for s in self.settings.symbols}
+        times = self._new_bar_times(windows)
+        for n, when in enumerate(times):
+            decide = self.settings.decide_on_catch_up or n == len(times) - 1
+            self._process(when, windows, decide=decide)
+        return len(times)
+
+    # -- bars -------------------------------------------------------------------------------
+    def _window(self, symbol: str) -> pd.DataFrame:
+        need = self.settings.signal.warmup_bars + book.CATCH_UP_BARS
+        return self._market.closed_bars(symbol, need)
+
+    def _new_bar_times(self, windows: Mapping[str, pd.DataFrame]) -> list[pd.Timestamp]:
+        warm = self.settings.signal.warmup_bars
+        times: set[pd.Timestamp] = set()
+        for symbol, frame in windows.items():
+            last = self.book.last_bar.get(symbol)
+            # A bar is decidable once warm-up bars end at it.
+            usable = frame.index[warm - 1:] if len(frame) >= warm else frame.index[:0]
+            times.update(t for t in usable if last is None or t > last)
+        return sorted(times)
+
+    def _process(
+        self, when: pd.Timestamp, windows: Mapping[str, pd.DataFrame], *, decide: bool
+    ) -> None:
+        bars = {s: _bar(s, f, when) for s, f in windows.items() if when in f.index}
+        for bar in bars.values():
+            self._execute(bar)
+        prices = {s: b.close for s, b in bars.items()}
+        prices.update({s: p for s, p in self.book.last_close.items() if s not in prices})
+        equity = self._broker.equity(prices)
+        self.risk.check_and_update(equity, now=when.to_pydatetime())
+        self._route_risk_events()
+        decisions = []
+        if decide:
+            for symbol in bars:
+                window = windows[symbol].loc[:when].tail(self.settings.signal.warmup_bars)
+                decisions.append(self._decide(symbol, window, equity))
+        self._save(when, bars, equity, decisions)
+
+    # -- execution --------------------------------------------------------------------------
+    def _execute(self, bar: Bar) -> None:
+        fills: list[Fill] = []
+        pending = self.book.pending.pop(bar.symbol, None)
+        if pending is not None:
+            fills += self._submit(pending, bar)
+        fills += self._broker.on_bar(bar)
+        for fill in fills:
+            self._account(fill, bar)
+        self.book.last_close[bar.symbol] = bar.close
+
+    def _submit(self, order: Order, bar: Bar) -> list[Fill]:
+        try:
+            return self._broker.submit(order, price=bar.open, at=bar.time)
+        except BotError as e:
+            log.warning("order %s on %s failed: %s", order.kind, order.symbol, e)
+            self._alerter.alert(AlertKind.ORDER_FAILURE, f"{order.symbol} {order.kind}: {e}")
+            return []
+
+    def _account(self, fill: Fill, bar: Bar) -> None:
+        if fill.kind is OrderKind.ENTRY:
+            self.book.open_entry(fill)
+            self.risk.record_entry(now=bar.time)
+            return
+        closed = self.book.close_entry(fill)
+        if closed is None:
+            return
+        pnl, ret = closed
+        self.sizing.record_close(pnl, ret)
+        # A cooldown it starts is queued in the manager and journaled with the other events.
+        self.risk.record_trade_close(pnl, now=bar.time)
+
+    # -- decisions --------------------------------------------------------------------------
+    def _decide(self, symbol: str, window: pd.DataFrame, equity: float) -> Decision:
+        row = latest_signal(window, self.settings.signal)
+        holding = self._broker.position(symbol).is_open
+        inp = DecisionInputs(
+            row=row, symbol=symbol, holding=holding, equity=equity,
+            manual_halt=self.book.manual_halt,
+            flatten_on_halt=self.settings.flatten_on_halt,
+            stop_loss_pct=self.risk.config.stop_loss_pct,
+        )
+        if holding:
+            decision = decide_exit(inp, self.risk)
+        elif row.signal != 1:
+            decision = Decision(symbol, row.bar_time, row.signal, "none", "flat; no entry signal")
+        else:
+            decision = self._entry(inp, window)
+        if decision.order is not None:
+            self._place(decision.order)
+        self.status.symbols[symbol] = SymbolStatus.of(decision, row, self._broker, symbol)
+        return decision
+
+    def _entry(self, inp: DecisionInputs, window: pd.DataFrame) -> Decision:
+        refusal = pre_check(inp, self.risk)
+        if refusal:
+            return Decision(inp.symbol, inp.row.bar_time, 1, "none", refusal, approved=False)
+        score = self._score(inp, window)
+        return decide_entry(inp, self.risk, score, self.sizing.fraction(score.conviction))
+
+    def _score(self, inp: DecisionInputs, window: pd.DataFrame) -> Any:
+        from signals.quant_signals import compute_signals
+        from signals.scorer import ScoreSource
+        from signals.scorer_context import request_from_bars
+
+        frame = compute_signals(window, self.settings.signal).tail(5)
+        score = self._scorer.score(request_from_bars(inp.symbol, frame))
+        if score.source is not ScoreSource.FIXED:
+            provider, model = self.settings.scorer_name
+            self._journal.record_llm_call(
+                score, provider=provider, model=model, symbol=inp.symbol,
+                bar_time=inp.row.bar_time,
+            )
+        return score
+
+    def _place(self, order: Order) -> None:
+        if self.settings.deferred_fills:
+            self.book.pending[order.symbol] = order
+            return
+        for fill in self._broker.submit(order, at=self._clock.now()):
+            # Live fills come back at once; stamp them with the decision bar for the book.
+            self._account(fill, _bar_at(order.symbol, order.bar_time, fill))
+
+    # -- journal ----------------------------------------------------------------------------
+    def _route_risk_events(self) -> None:
+        for event in self.risk.drain_events():
+            self._journal.record_risk_event(event)
+            self._alerter.alert(_alert_kind(str(event.kind)), event.reason)
+
+    def _save(
+        self, when: pd.Timestamp, bars: Mapping[str, Bar], equity: float,
+        decisions: list[Decision],
+    ) -> None:
+        with self._journal.batch():
+            for d in decisions:
+                self._journal.record_decision(book.decision_record(d))
+            self._journal.record_equity(book.equity_snapshot(when, equity, self.risk, self._clock))
+            self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
+            self.book.save(self._journal, self.sizing)
+            for symbol in bars:
+                self._journal.save_state(last_bar_key(symbol), {"time": when.isoformat()})
+                self.book.last_bar[symbol] = when
+        self.status.record_mark(when, equity, self.risk)
+        for d in decisions:
+            if d.action == ENTER:
+                log.info("%s %s: enter %.2f (%s)", d.symbol, d.bar_time, d.notional, d.reason)
+
+    def _apply_commands(self) -> None:
+        for command in self._journal.pending_commands():
+            result = book.apply_command(
+                command, book=self.book, risk=self.risk, journal=self._journal,
+                now=self._clock.now(), flatten_on_halt=self.settings.flatten_on_halt,
+            )
+            self._journal.ack_command(command, result)
+            self._alerter.alert(AlertKind.HALT if command.kind == "halt" else AlertKind.RESUME,
+                                f"operator {command.kind}: {command.reason} ({result})")
+
+
+def _bar(symbol: str, frame: pd.DataFrame, when: pd.Timestamp) -> Bar:
+    i = int(frame.index.searchsorted(when))
+    o, h, lo, c, v = (float(frame[col].to_numpy()[i])
+                      for col in ("open", "high", "low", "close", "volume"))
+    return Bar(symbol, when.to_pydatetime(), o, h, lo, c, v)
+
+
+def _bar_at(symbol: str, when: datetime | None, fill: Fill) -> Bar:
+    price = float(fill.price)
+    return Bar(symbol, when or fill.at, price, price, price, price)
+
+
+def _alert_kind(kind: str) -> AlertKind:
+    return AlertKind.RESUME if kind in ("resume", "daily_clear", "cooldown_clear") else (
+        AlertKind.HALT
+    )

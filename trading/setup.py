@@ -1,0 +1,112 @@
+"""Strategy settings of a run and the parts built from them (broker, risk manager, sizing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from core.clock import Clock
+from execution.paper import PaperBroker, PaperConfig
+from journal import Journal
+from risk.config import RiskConfig
+from risk.manager import RiskManager
+from signals.quant_signals import SignalParams
+from trading import book
+from trading.sizing import RollingKelly, SizingSource, saved_kelly
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySettings:
+    """What a run trades and how; the same fields as a backtest, so their ids can match."""
+
+    symbols: tuple[str, ...] = ("BTC/USDT",)
+    timeframe: str = "1h"
+    signal: SignalParams = field(default_factory=SignalParams)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    default_position_pct: float = 0.01
+    kelly_min_trades: int = 50
+    flatten_on_halt: bool = True
+    init_cash: float = 10_000.0
+    fee: float = 0.001
+    slippage: float = 0.0005
+    kelly_max_age: timedelta = timedelta(days=30)
+
+    def strategy_id(self, symbol: str | None = None) -> str:
+        """The id a backtest of the same settings saved (per symbol; the first by default)."""
+        from backtest.kelly_store import strategy_id, strategy_settings
+
+        return strategy_id(strategy_settings(
+            symbol=symbol or self.symbols[0], timeframe=self.timeframe, signal=self.signal,
+            risk=self.risk, default_position_pct=self.default_position_pct,
+            kelly_min_trades=self.kelly_min_trades, flatten_on_halt=self.flatten_on_halt,
+        ))
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-safe settings for the journal's run row."""
+        return {
+            "symbols": list(self.symbols), "timeframe": self.timeframe,
+            "signal": {k: getattr(self.signal, k) for k in (
+                "rsi_window", "ema_fast", "ema_slow", "overbought", "oversold", "rsi_method")},
+            "risk": self.risk.to_dict(), "default_position_pct": self.default_position_pct,
+            "kelly_min_trades": self.kelly_min_trades, "flatten_on_halt": self.flatten_on_halt,
+            "init_cash": self.init_cash, "fee": self.fee, "slippage": self.slippage,
+            "kelly_max_age_days": self.kelly_max_age.days,
+        }
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a loop needs besides market data, scorer and journal."""
+
+    broker: PaperBroker
+    risk: RiskManager
+    sizing: SizingSource
+
+
+def build_paper_parts(
+    strategy: StrategySettings, *, journal: Journal, clock: Clock, rolling: bool,
+    results_path: Path | None = None, markets: dict[str, Any] | None = None,
+) -> Parts:
+    """Paper broker, risk manager (restored from the journal) and sizing for a run."""
+    broker = PaperBroker(
+        journal=journal, state=journal, clock=clock, markets=markets,
+        config=PaperConfig(initial_quote=strategy.init_cash, fee=strategy.fee,
+                           slippage=strategy.slippage),
+    )
+    return Parts(broker, restore_risk(strategy, journal, clock),
+                 build_sizing(strategy, journal=journal, clock=clock, rolling=rolling,
+                              results_path=results_path))
+
+
+def restore_risk(strategy: StrategySettings, journal: Journal, clock: Clock) -> RiskManager:
+    """The risk manager as the journal left it; a new one (at init cash) for a new account.
+
+    Limits come from today's settings, but a latch in force stays: loosening a limit never
+    lifts a halt (RiskManager.from_dict keeps the saved latch).
+    """
+    saved = journal.risk_state()
+    if saved is None:
+        return RiskManager(strategy.risk, strategy.init_cash, clock=clock)
+    return RiskManager.from_dict(strategy.risk, saved, clock=clock)
+
+
+def build_sizing(
+    strategy: StrategySettings, *, journal: Journal, clock: Clock, rolling: bool,
+    results_path: Path | None,
+) -> SizingSource:
+    """Rolling Kelly (replay, like the backtest) or the saved backtest's inputs (paper, live)."""
+    r = strategy.risk
+    if rolling:
+        sizing = RollingKelly(r.max_position_pct, strategy.default_position_pct,
+                              strategy.kelly_min_trades)
+        book.restore_sizing(journal, sizing)
+        return sizing
+    if results_path is None:
+        raise ValueError("paper/live sizing needs the backtest results path")
+    return saved_kelly(
+        path=results_path, strategy_id=strategy.strategy_id(), now=clock.now(),
+        max_age=strategy.kelly_max_age, min_trades=strategy.kelly_min_trades,
+        max_position_pct=r.max_position_pct, default_position_pct=strategy.default_position_pct,
+    )

@@ -1,0 +1,81 @@
+"""What the live view shows: per symbol the last decision, and the account's risk state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from execution.broker import Broker
+    from risk.manager import RiskManager
+    from signals.quant_signals import SignalRow
+    from trading.decide import Decision
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStatus:
+    """The latest decision of one symbol, for the screen."""
+
+    symbol: str
+    bar_time: datetime | None = None
+    close: float | None = None
+    signal: int | None = None
+    conviction: float | None = None
+    score_source: str = ""
+    action: str = ""
+    reason: str = ""
+    position: float = 0.0
+    stop: float | None = None
+
+    @classmethod
+    def of(cls, d: Decision, row: SignalRow, broker: Broker, symbol: str) -> SymbolStatus:
+        """Status from a decision and the broker's position after it."""
+        pos = broker.position(symbol)
+        return cls(
+            symbol=symbol, bar_time=d.bar_time, close=row.close, signal=d.signal,
+            conviction=None if d.score is None else d.score.conviction,
+            score_source="" if d.score is None else str(d.score.source),
+            action=d.action, reason=d.reason, position=float(pos.amount),
+            stop=None if pos.stop is None else float(pos.stop.stop_price),
+        )
+
+
+@dataclass
+class LoopStatus:
+    """Account-level figures after the latest mark."""
+
+    symbols: dict[str, SymbolStatus]
+    bar_time: pd.Timestamp | None = None
+    equity: float | None = None
+    peak: float | None = None
+    drawdown: float | None = None
+    daily_pnl: float | None = None
+    halt: str = "none"
+    halt_reason: str = ""
+    breakers: dict[str, str] = field(default_factory=dict)
+    next_wake: datetime | None = None
+    errors: int = 0
+
+    def record_mark(self, when: pd.Timestamp, equity: float, risk: RiskManager) -> None:
+        """Copy the account's figures after a mark."""
+        s = risk.state
+        self.bar_time = when
+        self.equity = equity
+        self.peak = s.peak_equity
+        self.drawdown = (s.peak_equity - equity) / s.peak_equity if s.peak_equity else None
+        self.daily_pnl = equity - s.daily_start_equity
+        self.halt = str(s.halt_kind)
+        self.halt_reason = s.halt_reason
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for a log line or JSON."""
+        return {
+            "bar_time": None if self.bar_time is None else self.bar_time.isoformat(),
+            "equity": self.equity, "peak": self.peak, "drawdown": self.drawdown,
+            "daily_pnl": self.daily_pnl, "halt": self.halt, "halt_reason": self.halt_reason,
+            "breakers": dict(self.breakers), "errors": self.errors,
+            "next_wake": None if self.next_wake is None else self.next_wake.isoformat(),
+        }
