@@ -24,21 +24,19 @@ from typing import Any
 
 from backtest.engine import BacktestConfig, KellyInputs
 from backtest.gates import GateResult
+from core.paths import state_dir
 from core.errors import ConfigError, DataError
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams
 
-STATE_DIR_ENV = "TRADINGBOT_STATE_DIR"
 RESULTS_FILE = "backtest_results.json"
 FORMAT = "tradingbot.backtest_results"
 VERSION = 1
-_DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / "state"
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:
     """$TRADINGBOT_STATE_DIR if set, else state/ under the repository root."""
-    override = environ.get(STATE_DIR_ENV, "").strip()
-    return Path(override).expanduser() if override else _DEFAULT_STATE_DIR
+    return state_dir(environ)
 
 
 def default_results_path(environ: Mapping[str, str]) -> Path:

@@ -26,17 +26,13 @@ from core.errors import ConfigError
 
 # "TBJN" (trading bot journal): marks the file as ours so a wrong path is refused, not migrated.
 APPLICATION_ID: Final = 0x54424A4E
-STATE_DIR_ENV: Final = "TRADINGBOT_STATE_DIR"
 JOURNAL_FILE: Final = "journal.sqlite3"
-_REPO_STATE_DIR: Final = Path(__file__).resolve().parent.parent / "state"
 
 
 def default_journal_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$TRADINGBOT_STATE_DIR/journal.sqlite3``, else ``state/journal.sqlite3`` in the repo."""
     env = os.environ if environ is None else environ
-    override = env.get(STATE_DIR_ENV, "").strip()
-    folder = Path(override).expanduser() if override else _REPO_STATE_DIR
-    return folder / JOURNAL_FILE
+    return state_dir(env) / JOURNAL_FILE
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,9 @@ def position_fraction(
     """Half-Kelly x conviction clipped to [0, max_position_pct]; 0.0 when any input is invalid."""
     if not (0.0 < max_position_pct <= 1.0):
         return 0.0
-    if not (-1.0 <= conviction <= 1.0):
+    # Conviction <= 0 never sizes: a negative conviction times a negative Kelly would
+    # otherwise turn "no edge" and "the model disagrees" into a positive size.
+    if not (0.0 < conviction <= 1.0):
         return 0.0
     scaled = kelly_fraction(win_rate, avg_win_pct, avg_loss_pct) * 0.5 * conviction
     if not (scaled > 0.0):  # also catches NaN (inf * 0)

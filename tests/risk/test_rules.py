@@ -209,3 +209,11 @@ def test_default_fraction_scales_by_conviction_and_caps() -> None:
     assert rules.default_fraction(0.01, -0.5, 0.02) == 0.0
     assert rules.default_fraction(math.nan, 0.5, 0.02) == 0.0
     assert rules.default_fraction(0.01, 1.5, 0.02) == 0.0
+
+
+def test_negative_conviction_never_sizes_even_with_negative_kelly() -> None:
+    # Kelly here is 0.2/0.02 - 0.8/0.01 = -70: "no edge"; -0.5 conviction: "the model disagrees".
+    assert rules.kelly_fraction(0.2, 0.01, 0.02) < 0
+    assert rules.position_fraction(0.2, 0.01, 0.02, -0.5, 0.02) == 0.0
+    assert rules.position_fraction.py_func(0.2, 0.01, 0.02, -0.5, 0.02) == 0.0  # type: ignore[attr-defined]
+    assert rules.position_fraction(0.6, 0.02, 0.01, 0.0, 0.02) == 0.0
