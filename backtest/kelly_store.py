@@ -24,8 +24,8 @@ from typing import Any
 
 from backtest.engine import BacktestConfig, KellyInputs
 from backtest.gates import GateResult
-from core.paths import state_dir
 from core.errors import ConfigError, DataError
+from core.paths import state_dir
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams
 

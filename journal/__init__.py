@@ -1,6 +1,7 @@
 """Journal: the SQLite audit trail (runs, decisions, LLM calls, orders, fills, equity, halts),
 the saved state a restart comes back from, and the operator's command queue."""
 
+from core.paths import STATE_DIR_ENV
 from journal.errors import (
     DuplicateClientIdError,
     JournalBusyError,
@@ -30,7 +31,7 @@ from journal.records import (
     Trade,
     last_bar_key,
 )
-from journal.schema import LATEST_VERSION, STATE_DIR_ENV, default_journal_path
+from journal.schema import LATEST_VERSION, default_journal_path
 from journal.store import Journal
 
 __all__ = [

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from core.errors import ConfigError
+from core.paths import state_dir
 
 # "TBJN" (trading bot journal): marks the file as ours so a wrong path is refused, not migrated.
 APPLICATION_ID: Final = 0x54424A4E
