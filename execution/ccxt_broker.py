@@ -47,7 +47,7 @@ from execution.gateway import ExchangeGateway, OrderRequest, Sleeper
 from execution.markets import MarketRules
 from execution.positions import LivePosition, PositionBook
 from execution.reconcile import reconcile
-from execution.recording import OrderRecorder, base_fee, decimal, status_of
+from execution.recording import OrderRecorder, decimal, net_bought, status_of
 from execution.stops import StopKeeper, send
 from risk import rules
 
@@ -108,7 +108,7 @@ class CcxtBroker:
         for symbol in self.config.symbols:
             self._rules[symbol] = self._checked_market(symbol)
         result = reconcile(self._gw, self._book, self._recorder, rules=self._rules,
-                           prefix=self.config.prefix)
+                           prefix=self.config.prefix, fee=self.config.fee)
         self._reconciliation = result
         for note in result.notes:
             log.warning("reconciliation: %s", note)
@@ -246,7 +246,7 @@ class CcxtBroker:
         self._book.mark_done(order.client_id)
         if fill is None:
             return []
-        held = market.amount(fill.amount - base_fee(raw, market.base))
+        held = market.amount(net_bought(raw, market.base, self.config.fee))
         stop = market.price(rules.stop_price_long(float(fill.price), pct))
         pos = LivePosition(order.symbol, held, fill.price, order.client_id,
                            order.bar_time or fill.at, stop, unprotected_since=self._clock.now())

@@ -21,8 +21,8 @@ from execution.markets import MarketRules
 from execution.positions import LivePosition, PositionBook
 from execution.recording import (
     OrderRecorder,
-    base_fee,
     decimal,
+    net_bought,
     protective_stop,
     status_of,
     stop_order,
@@ -43,10 +43,11 @@ def reconcile(
     *,
     rules: dict[str, MarketRules],
     prefix: str,
+    fee: float,
 ) -> Reconciliation:
     """Compare and settle what can be settled; the differences that remain block trading."""
     found = _Findings()
-    _settle_unresolved(gw, book, recorder, rules, prefix, found)
+    _settle_unresolved(gw, book, recorder, rules, prefix, fee, found)
     ex = gw.exchange
     balance = gw.call("fetch balance", ex.fetch_balance)
     open_orders = {s: [o for o in gw.call("fetch open orders", ex.fetch_open_orders, s)
@@ -67,7 +68,8 @@ def reconcile(
 
 
 def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderRecorder,
-                       rules: dict[str, MarketRules], prefix: str, found: _Findings) -> None:
+                       rules: dict[str, MarketRules], prefix: str, fee: float,
+                       found: _Findings) -> None:
     stops = {p.stop.client_id for p in book.all() if p.stop is not None}
     for cid, (order, _) in recorder.unresolved().items():
         if not is_ours(cid, prefix) or order.symbol not in rules or cid in stops:
@@ -80,7 +82,7 @@ def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderR
             continue
         status = recorder.answered(cid, raw, "settled at start")
         if status is OrderStatus.FILLED:
-            _settle_filled(book, recorder, order, raw, rules[order.symbol], found)
+            _settle_filled(book, recorder, order, raw, rules[order.symbol], fee, found)
         elif status is OrderStatus.OPEN and order.kind is not OrderKind.STOP:
             found.differences.append(f"{order.kind} order {cid} is still open on the exchange")
         elif status is OrderStatus.OPEN:
@@ -98,11 +100,12 @@ def _adopt_stop(book: PositionBook, order: Order, raw: dict[str, Any], found: _F
 
 
 def _settle_filled(book: PositionBook, recorder: OrderRecorder, order: Order,
-                   raw: dict[str, Any], market: MarketRules, found: _Findings) -> None:
+                   raw: dict[str, Any], market: MarketRules, fee: float,
+                   found: _Findings) -> None:
     fill = recorder.fill(order, raw)
     pos = book.get(order.symbol)
     if order.kind is OrderKind.ENTRY and pos is None and fill is not None:
-        held = market.amount(fill.amount - base_fee(raw, market.base))
+        held = market.amount(net_bought(raw, market.base, fee))
         stop = market.price(risk_rules.stop_price_long(float(fill.price),
                                                        float(order.stop_loss_pct)))
         book.put(LivePosition(order.symbol, held, fill.price, order.client_id,

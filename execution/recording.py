@@ -7,6 +7,7 @@ client id) resumes the unresolved record instead of writing a second intent. Exc
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,8 @@ from core.clock import Clock
 from core.domain import Fill, Order, OrderKind, OrderStatus, OrderUpdate, Side
 from core.ports import OrderJournal
 from execution.broker import ProtectiveStop
+
+log = logging.getLogger(__name__)
 
 _STATUS = {
     "open": OrderStatus.OPEN,
@@ -35,10 +38,18 @@ def decimal(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(str(value))
 
 
-def base_fee(raw: dict[str, Any], base: str) -> Decimal:
-    """Fees of an order charged in the base asset (they reduce what a buy leaves us)."""
-    return sum((decimal(f.get("cost")) for f in _fees(raw) if f.get("currency") == base),
-               Decimal(0))
+def net_bought(raw: dict[str, Any], base: str, assumed_fee: float) -> Decimal:
+    """What a filled buy left in the account: the fill less fees charged in the base asset."""
+    filled = decimal(raw.get("filled"))
+    fees = _fees(raw)
+    if fees:
+        return filled - sum((decimal(f.get("cost")) for f in fees if f.get("currency") == base),
+                            Decimal(0))
+    # An order read back by lookup carries no fees (Binance's GET order has none): assume the
+    # usual worst case, the fee taken in the base, so that the stop never asks for more than
+    # the account holds (it would be refused as insufficient balance).
+    log.info("fees of %s unknown; assuming %s in %s", raw.get("clientOrderId"), assumed_fee, base)
+    return filled * (1 - decimal(assumed_fee))
 
 
 class OrderRecorder:

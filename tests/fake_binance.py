@@ -246,6 +246,9 @@ def _kline(open_ms: int, row: np.ndarray, step: int) -> list[Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as ccxt's requests session expects
+    # Headers and body go out in two writes; with Nagle on, delayed ACKs add ~40 ms to every
+    # keep-alive request on loopback (measured: 42 ms -> 0.8 ms per request).
+    disable_nagle_algorithm = True
     timeout = 5  # a stuck client cannot hold a server thread for ever
 
     def _serve(self) -> None:

@@ -148,6 +148,7 @@ class FakeSpotTrading:
                 response = e.response
             if fault is not None:
                 time.sleep(fault.delay_s)  # accepted, but the client has given up by now
+                return None  # so close the connection instead of writing to a dead socket
             return response
 
         return route

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from execution.ccxt_broker import CcxtBroker, CcxtBrokerConfig
 from execution.ccxt_settings import CcxtSettings
 from tests.execution.fakes import MemoryJournal, MemoryState
 from tests.fake_binance import FakeBinance
-from tests.fake_binance_trading import ORDER, FakeSpotTrading
+from tests.fake_binance_trading import FakeSpotTrading
 
 # Recognisable fake credentials: tests grep logs and reprs for them.
 API_KEY = "tk-TESTKEY-4f1c9a7e2b"
@@ -102,4 +103,16 @@ def posts(book: FakeSpotTrading, cid: str) -> int:
     return book.posts()[cid]
 
 
-__all__ = ["ORDER", "assert_no_duplicates", "posts"]
+
+
+def assert_protected(broker: CcxtBroker, book: FakeSpotTrading) -> None:
+    """Every open position of the broker has its stop resting on the exchange, for its amount."""
+    for symbol in broker.config.symbols:
+        pos = broker.position(symbol)
+        if not pos.is_open:
+            continue
+        assert pos.stop is not None, f"{symbol} has no confirmed stop"
+        resting = [o for o in book.open_orders(symbol.replace("/", ""))
+                   if o["clientOrderId"] == pos.stop.client_id]
+        assert len(resting) == 1, f"{symbol}: stop {pos.stop.client_id} is not on the exchange"
+        assert Decimal(resting[0]["origQty"]) == pos.amount
