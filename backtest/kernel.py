@@ -219,8 +219,10 @@ def _add_trade(
 
 @njit(cache=True)
 def _add_events(events: np.ndarray, st: Any, i: int, fired: int) -> None:
-    for kind, bit in ((EV_DAILY_CLEAR, FIRED_DAILY_CLEAR), (EV_DAILY_PAUSE, FIRED_DAILY_PAUSE),
-                      (EV_DRAWDOWN_LATCH, FIRED_DRAWDOWN_LATCH)):
+    # RiskManager's order: yesterday's pause clears, then a new latch, then today's pause.
+    for kind, bit in ((EV_DAILY_CLEAR, FIRED_DAILY_CLEAR),
+                      (EV_DRAWDOWN_LATCH, FIRED_DRAWDOWN_LATCH),
+                      (EV_DAILY_PAUSE, FIRED_DAILY_PAUSE)):
         if fired & bit:
             events[st.n_events, 0] = i
             events[st.n_events, 1] = kind
@@ -331,6 +333,10 @@ def _decide(
         return DECIDED
     today = st.entries_today if st.entries_day == rules.day_key(bar_ms) else 0
     why = _pre_score_refusal(st.code, bar_ms, st.cooldown_until, today, p)
+    # The largest size any conviction could give: when it is 0 (half-Kelly <= 0) no answer of
+    # the scorer can open a trade, so it is not asked (an LLM call would be paid for nothing).
+    if why < 0 and not _entry_fraction(1.0, st, p) > 0.0:
+        why = REJ_SIZE_ZERO
     if why < 0:
         # The scorer is asked only here: the path wants to open and no check refused yet.
         if math.isnan(conviction):

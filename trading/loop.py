@@ -178,6 +178,9 @@ class TradingLoop:
 
     def _entry(self, inp: DecisionInputs, window: pd.DataFrame) -> Decision:
         refusal = pre_check(inp, self.risk)
+        if not refusal and not self.sizing.fraction(1.0) > 0.0:
+            # No conviction could give a size: do not pay for a scorer call (as the kernel).
+            refusal = f"position size is 0 whatever the conviction: {self.sizing.describe()}"
         if refusal:
             return Decision(inp.symbol, inp.row.bar_time, 1, "none", refusal, approved=False)
         score = self._score(inp, window)

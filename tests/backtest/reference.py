@@ -243,6 +243,10 @@ class _Reference:
             if check(state, config, math.nan) is not None:
                 self._reject(check.__name__)
                 return True
+        # No conviction could give a size (half-Kelly <= 0): the scorer is not asked.
+        if not self._notional(self.out.equity[i], 1.0) > 0.0:
+            self.out.rejections["size_zero"] += 1
+            return True
         score = self.score_at(i)
         if score is None:
             return False

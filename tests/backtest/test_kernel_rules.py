@@ -236,11 +236,6 @@ def test_drawdown_latch_without_flatten_keeps_the_position_until_its_exit() -> N
     assert raw.rejections[kernel.REJ_DRAWDOWN] == 1  # bar 5's 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernel bug: _mark queues DAILY_PAUSE before DRAWDOWN_LATCH; the live "
-    "RiskManager (and the kernel's own comment) order them LATCH then PAUSE",
-)
 def test_both_switches_on_one_bar_give_the_managers_event_order() -> None:
     frame = bars([(100, 100, 100, 100), (100, 100, 96.5, 97), *flat(97, 2)])
     config = cfg(daily_loss_limit_pct=0.01, max_drawdown_pct=0.012, stop_loss_pct=0.05)
