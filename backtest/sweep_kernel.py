@@ -1,0 +1,362 @@
+"""The sweep's numbers: indicators computed once, then the backtest's own kernel per combination.
+
+Each RSI window and each EMA span is computed once over all bars; a combination's int8 signal is
+the seed's rule (``signal_rule``) on three of those rows, and ``backtest.kernel.simulate`` (the
+kernel of the backtest command: signal -> fixed conviction -> risk rules -> fills) runs it, in
+parallel over a chunk of combinations. Only five figures per combination leave numba; an equity
+curve is dropped as soon as its figures are known, so memory is the indicator tables plus one
+chunk of int8 signals, whatever the size of the grid.
+
+The figures are vectorbt's, computed with the same operations, so that they equal what
+``backtest.stats.portfolio_stats`` reads from ``pf.stats()`` after one run_backtest (tested):
+- Total Return [%]: vectorbt's total profit from the order records (cash and assets summed with
+  its add_nb, which snaps a sum within 1e-9 relative of zero to zero) over init_cash, x 100;
+- value: vectorbt's Portfolio.value() rebuilt from the same order records (it differs from the
+  kernel's equity by an ulp here and there, which is enough to move a drawdown's last digits);
+- Sharpe Ratio: the value's returns (the first against init_cash), mean over std (ddof 1) x
+  sqrt(365 days / bar); +inf when the std is 0 (a run without a trade), as vectorbt says;
+- Max Drawdown [%]: deepest fall of the value from its running peak, NaN when it never fell;
+- Total Trades: trades opened, the last one possibly still open.
+Plus the entry bars refused because the size came out 0: once kelly_min_trades have closed,
+half-Kelly of a run's own closed trades is <= 0 when they lost, and that run stops trading.
+vectorbt's numba functions could be called from here, but importing vectorbt costs ~4 s and
+~200 MB per process: a third of the sweep's time budget for a dozen lines of arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from numba import njit, prange
+
+from backtest import kernel
+from backtest.engine import BacktestConfig, utc_index
+from core.errors import ConfigError, DataError
+from data.timeframe import timeframe_ms
+from signals.indicators import RsiMethod, ema_values, rsi_values
+from signals.quant_signals import SignalParams, signal_rule
+
+# Columns of a figures matrix (one row per combination).
+F_RETURN, F_SHARPE, F_MAX_DD, F_TRADES, F_SIZE_ZERO = 0, 1, 2, 3, 4
+N_FIGURES = 5
+FIGURE_NAMES = ("total_return_pct", "sharpe", "max_drawdown_pct", "trades", "size_zero_refusals")
+
+# vectorbt.utils.math_ tolerances, for its add_nb.
+_REL_TOL = 1e-9
+_ABS_TOL = 1e-12
+
+
+@njit(cache=True)
+def _is_close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+        return False
+    if a == b:
+        return True
+    return abs(a - b) <= max(_REL_TOL * max(abs(a), abs(b)), _ABS_TOL)
+
+
+@njit(cache=True)
+def _add(a: float, b: float) -> float:
+    # vectorbt's add_nb: a sum that is zero within tolerance is exactly zero.
+    zero = _is_close(abs(a), abs(b)) if np.sign(a) != np.sign(b) else _is_close(a + b, 0.0)
+    return 0.0 if zero else a + b
+
+
+@njit(cache=True)
+def _total_profit(orders: np.ndarray, last_close: float) -> float:
+    """vectorbt's total_profit_nb for one column: cash and assets from the order records."""
+    if orders.shape[0] == 0:
+        return 0.0
+    cash = 0.0
+    assets = 0.0
+    for o in orders:
+        size = o[kernel.O_SIZE]
+        if o[kernel.O_SIDE] == 0:
+            assets = _add(assets, size)
+            cash = _add(cash, -(size * o[kernel.O_PRICE] + o[kernel.O_FEES]))
+        else:
+            assets = _add(assets, -size)
+            cash = _add(cash, size * o[kernel.O_PRICE] - o[kernel.O_FEES])
+    return cash + assets * last_close
+
+
+@njit(cache=True)
+def _value(orders: np.ndarray, close: np.ndarray, init_cash: float) -> np.ndarray:
+    """vectorbt's Portfolio.value() from the order records: cash and assets via add_nb."""
+    # Equal to the kernel's equity up to an ulp or so (vectorbt pays size x price where the
+    # kernel paid the notional it sized), but the figures must be exactly the backtest's.
+    value = np.empty(close.shape[0])
+    cash = init_cash
+    assets = 0.0
+    j = 0
+    for i in range(close.shape[0]):
+        cash_flow = 0.0
+        asset_flow = 0.0
+        while j < orders.shape[0] and orders[j, kernel.O_IDX] == i:
+            o = orders[j]
+            size = o[kernel.O_SIZE] if o[kernel.O_SIDE] == 0 else -o[kernel.O_SIZE]
+            cash_flow = _add(cash_flow, -size * o[kernel.O_PRICE] - o[kernel.O_FEES])
+            asset_flow = _add(asset_flow, size)
+            j += 1
+        cash = _add(cash, cash_flow)
+        assets = _add(assets, asset_flow)
+        value[i] = cash + close[i] * assets
+    return value
+
+
+@njit(cache=True)
+def _sharpe(equity: np.ndarray, init_cash: float, ann_factor: float) -> float:
+    """vectorbt's sharpe_ratio_1d_nb on Portfolio.returns(), with ddof 1 and no risk-free rate."""
+    n = equity.shape[0]
+    if n < 2:
+        return math.nan
+    returns = np.empty(n)
+    prev = init_cash
+    for i in range(n):
+        returns[i] = (equity[i] - prev) / prev  # equity stays > 0: no zero-division branch
+        prev = equity[i]
+    std = np.sqrt(np.nanvar(returns) * n / (n - 1))
+    if std == 0.0:
+        return math.inf
+    sharpe: float = np.nanmean(returns) / std * np.sqrt(ann_factor)
+    return sharpe
+
+
+@njit(cache=True)
+def _max_drawdown(equity: np.ndarray) -> float:
+    """Lowest (equity - running peak) / running peak; NaN when equity never fell below a peak."""
+    peak = equity[0]
+    worst = math.nan
+    for v in equity:
+        if v >= peak:
+            peak = v
+        else:
+            dd = (v - peak) / peak
+            if not dd >= worst:
+                worst = dd
+    return worst
+
+
+@njit(parallel=True, cache=True)
+def _window_figures(
+    open_: np.ndarray, low: np.ndarray, close: np.ndarray, time_ms: np.ndarray,
+    signals: np.ndarray, conviction: np.ndarray, suppress: np.ndarray, p: Any,
+    ann_factor: float, out: np.ndarray,
+) -> None:
+    # One kernel run per row of signals; the rows are independent, so prange is safe.
+    for k in prange(signals.shape[0]):
+        orders, trades, _, _, _, refused, _ = kernel.simulate(
+            open_, low, close, time_ms, signals[k], conviction, suppress, p
+        )
+        value = _value(orders, close, p.init_cash)
+        out[k, F_RETURN] = _total_profit(orders, close[-1]) / p.init_cash * 100.0
+        out[k, F_SHARPE] = _sharpe(value, p.init_cash, ann_factor)
+        out[k, F_MAX_DD] = -_max_drawdown(value) * 100.0
+        out[k, F_TRADES] = trades.shape[0]
+        out[k, F_SIZE_ZERO] = refused[kernel.REJ_SIZE_ZERO]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Every RSI window's and EMA span's values over all bars, computed once."""
+
+    rsi: dict[int, np.ndarray]
+    ema: dict[int, np.ndarray]
+
+    @classmethod
+    def build(
+        cls, close: np.ndarray, *, rsi_windows: Sequence[int], spans: Sequence[int],
+        method: RsiMethod,
+    ) -> Tables:
+        """RSI per window and EMA per span of ``close`` (float64, finite)."""
+        values = np.ascontiguousarray(close, dtype=np.float64)
+        return cls(
+            rsi={w: rsi_values(values, w, method) for w in sorted(set(rsi_windows))},
+            ema={s: ema_values(values, s) for s in sorted(set(spans))},
+        )
+
+
+def chunk_signals(
+    tables: Tables, params: Sequence[SignalParams], start: int, stop: int
+) -> np.ndarray:
+    """(len(params), stop - start) int8 signals of bars [start, stop), one row per setting."""
+    out = np.empty((len(params), stop - start), dtype=np.int8)
+    for row, sp in enumerate(params):
+        out[row] = signal_rule(
+            sp,
+            rsi=tables.rsi[sp.rsi_window][start:stop],
+            ema_fast=tables.ema[sp.ema_fast][start:stop],
+            ema_slow=tables.ema[sp.ema_slow][start:stop],
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class BarArrays:
+    """The kernel's bar inputs over all bars, and the fixed scorer's answer for every bar."""
+
+    open_: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    time_ms: np.ndarray
+    conviction: np.ndarray
+    suppress: np.ndarray
+
+
+def window_figures(
+    bars: BarArrays, signals: np.ndarray, start: int, stop: int,
+    params: kernel.KernelParams, ann_factor: float,
+) -> np.ndarray:
+    """(rows, N_FIGURES) figures of a run over bars [start, stop) per row of ``signals``."""
+    out = np.empty((signals.shape[0], N_FIGURES))
+    window = slice(start, stop)
+    _window_figures(
+        bars.open_[window], bars.low[window], bars.close[window], bars.time_ms[window],
+        np.ascontiguousarray(signals), bars.conviction[window], bars.suppress[window], params,
+        float(ann_factor), out,
+    )
+    return out
+
+
+class Combo(NamedTuple):
+    """One point of the grid."""
+
+    stop_loss_pct: float
+    rsi_window: int
+    ema_fast: int
+    ema_slow: int
+
+
+@dataclass(frozen=True, slots=True)
+class SweepGrid:
+    """The values to combine; pairs with ema_fast >= ema_slow are left out."""
+
+    rsi_windows: tuple[int, ...] = tuple(range(10, 21))
+    ema_fasts: tuple[int, ...] = tuple(range(5, 16))
+    ema_slows: tuple[int, ...] = tuple(range(20, 46))
+    stop_loss_pcts: tuple[float, ...] = (0.015,)
+
+    def combos(self) -> list[Combo]:
+        """Every valid combination, ordered by (stop, rsi, fast, slow): the ranking's tie-break."""
+        return [
+            Combo(float(stop), r, f, s)
+            for stop in sorted(set(self.stop_loss_pcts)) for r in sorted(set(self.rsi_windows))
+            for f in sorted(set(self.ema_fasts)) for s in sorted(set(self.ema_slows)) if f < s
+        ]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Figures of every combination on each window of bars (in_sample, out_of_sample)."""
+
+    combos: list[Combo]
+    index: pd.DatetimeIndex  # open times of all bars given, warm-up included
+    windows: dict[str, tuple[int, int]]  # window name -> bars [start, stop)
+    figures: dict[str, np.ndarray]  # window name -> (len(combos), N_FIGURES)
+    warmup_bars: int
+    timeframe: str
+
+
+ChunkDone = Callable[[int], None]
+
+
+def grid_warmup(grid: SweepGrid, signal: SignalParams) -> int:
+    """The longest warm-up of the grid's combinations: where every one of them may trade."""
+    combos = grid.combos()
+    if not combos:
+        raise ConfigError("the grid has no combination with ema_fast < ema_slow")
+    return max(
+        replace(signal, rsi_window=c.rsi_window, ema_fast=c.ema_fast, ema_slow=c.ema_slow)
+        .warmup_bars for c in combos
+    )
+
+
+def run_sweep(
+    bars: pd.DataFrame, grid: SweepGrid, base: BacktestConfig, *, timeframe: str,
+    in_sample: float = 0.7, conviction: float = 0.5, chunk_size: int | None = None,
+    on_chunk: ChunkDone | None = None,
+) -> SweepResult:
+    """Run the full pipeline for every combination on the in-sample and out-of-sample bars.
+
+    Every combination trades the same bars: from the grid's longest warm-up on, so the first
+    in-sample bar has a converged signal for all of them. The first ``in_sample`` of those bars
+    are in-sample, the rest out-of-sample; the out-of-sample run starts flat with init_cash, and
+    its indicators carry on from the in-sample bars (their tail is its warm-up): nothing in
+    either window depends on a later bar.
+    """
+    combos = grid.combos()
+    warm = grid_warmup(grid, base.signal)
+    if not 0.0 < in_sample <= 1.0:
+        raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
+    sp = [replace(base.signal, rsi_window=c.rsi_window, ema_fast=c.ema_fast,
+                  ema_slow=c.ema_slow) for c in combos]
+    windows = _windows(len(bars), warm, in_sample)
+    tables = Tables.build(bars["close"].to_numpy(np.float64), rsi_windows=grid.rsi_windows,
+                          spans=grid.ema_fasts + grid.ema_slows, method=base.signal.rsi_method)
+    arrays = _bar_arrays(bars, conviction)
+    ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+    figures = {name: np.empty((len(combos), N_FIGURES)) for name in windows}
+    step = chunk_size or _auto_chunk(len(bars))
+    for lo in range(0, len(combos), step):
+        hi = min(lo + step, len(combos))
+        for stop in sorted({c.stop_loss_pct for c in combos[lo:hi]}):
+            rows = [k for k in range(lo, hi) if combos[k].stop_loss_pct == stop]
+            params = replace(base, risk=replace(base.risk, stop_loss_pct=stop)).kernel_params()
+            for name, (a, b) in windows.items():
+                signals = chunk_signals(tables, [sp[k] for k in rows], a, b)
+                figures[name][rows] = window_figures(arrays, signals, a, b, params, ann)
+        if on_chunk is not None:
+            on_chunk(hi - lo)
+    return SweepResult(combos=combos, index=utc_index(bars), windows=windows, figures=figures,
+                       warmup_bars=warm, timeframe=timeframe)
+
+
+def _windows(n_bars: int, warmup: int, in_sample: float) -> dict[str, tuple[int, int]]:
+    first = warmup - 1
+    traded = n_bars - first
+    split = first + round(traded * in_sample)
+    if split - first < 2 or (split < n_bars and n_bars - split < 2):
+        raise DataError(
+            f"{n_bars} bars leave {max(traded, 0)} to trade after the grid's {warmup}-bar "
+            "warm-up: too few for an in-sample and an out-of-sample window of 2+ bars each"
+        )
+    out = {"in_sample": (first, split)}
+    if split < n_bars:
+        out["out_of_sample"] = (split, n_bars)
+    return out
+
+
+def _bar_arrays(bars: pd.DataFrame, conviction: float) -> BarArrays:
+    n = len(bars)
+    return BarArrays(
+        open_=bars["open"].to_numpy(np.float64), low=bars["low"].to_numpy(np.float64),
+        close=bars["close"].to_numpy(np.float64),
+        time_ms=np.ascontiguousarray(utc_index(bars).as_unit("ms").asi8, dtype=np.int64),
+        conviction=np.full(n, float(conviction)), suppress=np.zeros(n, dtype=np.bool_),
+    )
+
+
+def _auto_chunk(n_bars: int) -> int:
+    # One chunk's int8 signals stay near 32 MiB: 256 combinations of a year of hourly bars,
+    # ~64 of a year of minute bars.
+    return max(8, min(256, (32 << 20) // max(n_bars, 1)))
+
+
+# Ranking: larger is better except for drawdown; non-finite figures (a Sharpe of +inf from a run
+# without trades, an undefined drawdown) and runs with too few trades rank last.
+METRICS = {"sharpe": (F_SHARPE, -1.0), "total_return": (F_RETURN, -1.0),
+           "max_drawdown": (F_MAX_DD, 1.0)}
+
+
+def ranking(figures: np.ndarray, metric: str = "sharpe", *, min_trades: int = 0) -> np.ndarray:
+    """Row numbers best first; ties keep the grid's order (stop, rsi, fast, slow)."""
+    column, sign = METRICS[metric]
+    value = figures[:, column]
+    eligible = np.isfinite(value) & (figures[:, F_TRADES] >= min_trades)
+    key = np.where(eligible, sign * value, np.inf)
+    return np.lexsort((np.arange(len(value)), key))
