@@ -58,12 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
     fetch.set_defaults(run=_cmd_fetch)
     from backtest.cli import add_backtest_command
+    from backtest.sweep import add_sweep_parser
     from data.demo_command import add_demo_parser
     from signals.score_command import add_score_parser
 
     add_score_parser(commands)
     add_demo_parser(commands)
     add_backtest_command(commands)
+    add_sweep_parser(commands)
     return parser
 
 
