@@ -114,6 +114,8 @@ class CcxtBroker:
             log.warning("reconciliation: %s", note)
         for difference in result.differences:
             log.error("reconciliation difference: %s", difference)
+        if result.ok:
+            self.check_protection()  # a position settled at start may still need its stop
         return result
 
     @property

@@ -11,6 +11,7 @@ revealed only when handed to ccxt.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -156,6 +157,7 @@ def make_trading_exchange(settings: CcxtSettings) -> Any:
     }
     if settings.password:
         config["password"] = settings.password.reveal()
+    config["logger"] = wire_logger(settings.secrets)
     exchange = getattr(ccxt, settings.exchange_id)(config)
     if not settings.live:
         if not exchange.urls.get("test"):
@@ -166,6 +168,37 @@ def make_trading_exchange(settings: CcxtSettings) -> Any:
     if settings.base_url:
         exchange.urls["api"] = _rebase(exchange.urls["api"], settings.base_url)
     return exchange
+
+
+class _Redactor(logging.Filter):
+    """Replaces every configured secret in a record's message with ***."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for value in self.values:
+            text = text.replace(value, "***")
+        record.msg, record.args = text, None
+        return True
+
+
+_REDACTOR = _Redactor()
+
+
+def wire_logger(secrets: tuple[Secret, ...]) -> logging.Logger:
+    """The logger ccxt writes requests to, redacting ``secrets``.
+
+    ccxt logs every request's headers at DEBUG, and exchanges put the API key in a header
+    (Binance: X-MBX-APIKEY): without this a DEBUG log level would write the key to disk.
+    """
+    _REDACTOR.values.update(s.reveal() for s in secrets if s)
+    logger = logging.getLogger("execution.ccxt_wire")
+    if _REDACTOR not in logger.filters:
+        logger.addFilter(_REDACTOR)
+    return logger
 
 
 def _rebase(urls: Any, base_url: str) -> Any:

@@ -7,6 +7,7 @@ Every script ends with the same two checks: the exchange accepted each client id
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -16,6 +17,8 @@ from core.errors import ExchangeUnavailable, InsufficientFunds, OrderRejected
 from execution.ccxt_broker import CcxtBroker
 from execution.ccxt_settings import CcxtSettings, make_trading_exchange
 from tests.execution.ccxt_fixtures import (
+    API_KEY,
+    API_SECRET,
     MakeBroker,
     Sleeper,
     assert_no_duplicates,
@@ -180,3 +183,25 @@ def test_create_is_abandoned_after_its_attempts_and_said_unknown(
 
 def test_make_broker_fixture_is_clean(make_broker: MakeBroker) -> None:
     assert make_broker().breaker_status.failures == 0
+
+
+def test_keys_never_reach_a_log_line_an_error_or_a_repr(
+    make_broker: MakeBroker, book: FakeSpotTrading, journal: MemoryJournal,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    broker = make_broker()
+    # A 502, then an authentication refusal whose text quotes the key (some exchanges do).
+    book.script("POST", ORDER, TradeFault("http", status=502), TradeFault(
+        "error", status=401, code=-2014, msg=f"API-key format invalid: {API_KEY}"))
+    with pytest.raises(OrderRejected, match="authentication refused") as refused:
+        broker.submit(ENTRY, price=60_000.0)
+    update = journal.latest(ENTRY_ID)
+    assert update is not None
+    assert update.status is OrderStatus.REJECTED
+    assert "***" in update.detail
+    shown = caplog.text + str(refused.value) + update.detail + repr(broker) + str(broker)
+    for secret in (API_KEY, API_SECRET):
+        assert secret not in shown
+    assert "'X-MBX-APIKEY': '***'" in caplog.text  # ccxt logs request headers at DEBUG
+    assert posts(book, ENTRY_ID) == 2  # the 502 was looked up and resent once; -2014 is final
