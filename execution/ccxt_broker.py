@@ -119,6 +119,11 @@ class CcxtBroker:
         return result
 
     @property
+    def exchange(self) -> Any:
+        """The ccxt client, for public market data over the same connection and limits."""
+        return self._gw.exchange
+
+    @property
     def breaker_status(self) -> BreakerStatus:
         """The exchange breaker's state, reason and since-time."""
         return self._breaker.status

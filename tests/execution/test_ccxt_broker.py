@@ -233,3 +233,25 @@ def test_a_restart_continues_and_never_repeats_a_decision(
     assert second.submit(entry(), price=60_000.0) == []
     assert posts(book, ENTRY_ID) == 1
     assert repr(second) == "CcxtBroker('binance', testnet, prefix='tb')"
+
+
+def test_the_watchdog_closes_a_position_unprotected_for_too_long_between_bars(
+    make_broker: MakeBroker, fake: FakeBinance, book: FakeSpotTrading,
+    clock: SimulatedClock, alerts: list[BrokerAlert], journal: SpyJournal,
+) -> None:
+    broker = make_broker(max_unprotected_s=30.0)
+    broker.submit(entry(), price=60_000.0)
+    book.orders[-1]["status"] = "CANCELED"  # the stop disappears...
+    book.free["BTC"] += book.locked.pop("BTC")
+    fake.symbols["BTCUSDT"]["orderTypes"] = ["LIMIT", "MARKET"]  # ...and cannot be replaced
+    assert broker.on_bar(bar(clock)) == []
+    assert alerts == []  # unprotected for 0 s so far: keep trying, no alarm yet
+    clock.set(clock.now() + timedelta(seconds=31))
+    [sell] = broker.on_bar(bar(clock))
+    assert sell.kind is OrderKind.EXIT
+    assert sell.client_id == "tb-BTCUSDT-202405011200-X"
+    assert [a.kind for a in alerts] == [AlertKind.UNPROTECTED_POSITION]
+    assert "for 31s (limit 30s)" in alerts[0].text
+    assert journal.status(sell.client_id) is OrderStatus.FILLED
+    assert not broker.position(BTC).is_open
+    assert_no_duplicates(book)
