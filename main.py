@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="main.py", description="Risk-first crypto trading bot.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+        dest="command", required=False, metavar="COMMAND", parser_class=_Parser
     )
     fetch = commands.add_parser(
         "fetch",
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(commands)
     add_backtest_command(commands)
     add_sweep_parser(commands)
+    from trading.run_command import add_run_parser
+
+    add_run_parser(commands)
     return parser
 
 
@@ -74,7 +77,12 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     if environ is None:
         _load_dotenv()
     env = os.environ if environ is None else environ
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # Plain `python main.py` is the product: the paper bot, as `run` with its defaults.
+        given = list(argv) if argv is not None else sys.argv[1:]
+        args = parser.parse_args([*given, "run"])
     _setup_logging(verbose=args.verbose)
     run: Command = args.run
     try:

@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _output_options(parser)
 
 
+def add_strategy_options(parser: argparse.ArgumentParser) -> None:
+    """Costs, signal and risk options: shared with ``run`` so both build the same strategy."""
+    _cost_options(parser)
+    _signal_options(parser)
+    _risk_options(parser)
+
+
 def _data_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(
         "data", "Either --data FILE, or bars from the exchange through the local cache."

@@ -85,6 +85,17 @@ class JournalQueries:
             codec.parse_json_object(row[5], "run config"),
         )
 
+    def decision_span(self, *, mode: str, strategy_id: str) -> tuple[datetime, datetime] | None:
+        """First and last bar decided by runs of ``mode`` with ``strategy_id``; None if none."""
+        row = self._db.execute(
+            "SELECT min(d.bar_time), max(d.bar_time) FROM decisions d "
+            "JOIN runs r ON r.id = d.run_id WHERE r.mode = ? AND r.strategy_id = ?",
+            (mode, strategy_id),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return codec.parse_time(row[0]), codec.parse_time(row[1])
+
     def risk_state(self) -> dict[str, Any] | None:
         """The saved RiskManager state (``RiskManager.from_dict`` takes it)."""
         return self.load_state(RISK_STATE_KEY)

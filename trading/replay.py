@@ -49,6 +49,7 @@ def replay(
     speed: float | None = None,
     stop: threading.Event | None = None,
     on_step: Callable[[TradingLoop], None] | None = None,
+    source: str = "",
 ) -> ReplayResult:
     """Feed ``frames`` bar by bar through a TradingLoop; stops early when ``stop`` is set."""
     symbols = tuple(frames)
@@ -58,7 +59,7 @@ def replay(
     with Journal(journal_path, clock=clock) as journal:
         parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=True)
         journal.record_run(mode=RunMode.REPLAY, strategy_id=strategy.strategy_id(),
-                           config=strategy.snapshot())
+                           config={**strategy.snapshot(), "source": source})
         loop = TradingLoop(
             LoopSettings(symbols=symbols, timeframe=strategy.timeframe, signal=strategy.signal,
                          flatten_on_halt=strategy.flatten_on_halt, deferred_fills=True,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import Clock
+from execution.broker import Broker
 from execution.paper import PaperBroker, PaperConfig
 from journal import Journal
 from risk.config import RiskConfig
@@ -60,7 +61,7 @@ class StrategySettings:
 class Parts:
     """What a loop needs besides market data, scorer and journal."""
 
-    broker: PaperBroker
+    broker: Broker
     risk: RiskManager
     sizing: SizingSource
 

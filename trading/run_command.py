@@ -1,0 +1,230 @@
+"""``python main.py run`` (and plain ``python main.py``): the trading bot.
+
+Modes: ``--paper`` (default: the exchange's public market data, a simulated wallet, no keys),
+``--testnet`` / ``--live`` (the execution layer's opt-in), ``--replay FILE`` (history through
+the very same loop, paper broker, simulated clock). ``--once`` runs one step and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RUN_HELP = "run the trading bot (paper by default; --testnet, --live, --replay FILE)"
+
+
+def add_run_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``run`` on main.py's subparsers."""
+    from backtest.cli import add_strategy_options
+
+    run: argparse.ArgumentParser = commands.add_parser(
+        "run", help=RUN_HELP, allow_abbrev=False,
+        description="Run the bot: one decision per closed bar per symbol. Paper trading on "
+        "the exchange's public market data by default (no keys; needs network access to the "
+        "exchange's public API). Offline: --replay FILE (see `main.py demo-data`).",
+    )
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--paper", action="store_true", help="simulated wallet (default)")
+    mode.add_argument("--testnet", action="store_true", help="Binance spot testnet (keys)")
+    mode.add_argument("--live", action="store_true",
+                      help="real money: needs keys, LIVE_TRADING=yes and the promotion gate")
+    mode.add_argument("--replay", metavar="FILE", help="replay an OHLCV file through the loop")
+    g = run.add_argument_group("run")
+    g.add_argument("--symbols", default="BTC/USDT", help="comma-separated markets (BTC/USDT)")
+    g.add_argument("--timeframe", default="1h", help="bar length (1h)")
+    g.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
+    g.add_argument("--once", action="store_true", help="one step, then exit")
+    g.add_argument("--speed", default="max",
+                   help="replay: 'max' or seconds of real time per bar (e.g. 0.5)")
+    g.add_argument("--fresh", action="store_true",
+                   help="replay: start a new replay account (the old journal is kept as .bak)")
+    g.add_argument("--kelly-max-age-days", type=int, default=30,
+                   help="saved backtest older than this is stale (30)")
+    g.add_argument("--override-promotion", metavar="REASON",
+                   help="live: start despite the promotion gate (journaled with the reason)")
+    add_strategy_options(run)
+    run.set_defaults(run=run_command)
+    return run
+
+
+def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Build the parts for the chosen mode and run the loop."""
+    strategy = strategy_from_args(args)
+    if args.replay:
+        return _run_replay(args, env, strategy)
+    if args.testnet or args.live:
+        from trading.exchange_mode import run_exchange_mode
+
+        return run_exchange_mode(args, env, strategy)
+    return _run_paper(args, env, strategy)
+
+
+def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None = None) -> Any:
+    """StrategySettings from the shared backtest options (the same fields, the same id)."""
+    from backtest.cli_run import config_from_args
+    from trading.setup import StrategySettings
+
+    c = config_from_args(args)
+    if args.kelly_max_age_days < 1:
+        raise ConfigError(f"--kelly-max-age-days must be >= 1, got {args.kelly_max_age_days}")
+    if symbols is None:
+        symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    if not symbols:
+        raise ConfigError("--symbols needs at least one market, e.g. BTC/USDT")
+    return StrategySettings(
+        symbols=symbols, timeframe=args.timeframe, signal=c.signal, risk=c.risk,
+        default_position_pct=c.default_position_pct, kelly_min_trades=c.kelly_min_trades,
+        flatten_on_halt=c.flatten_on_halt, init_cash=c.init_cash, fee=c.fee,
+        slippage=c.slippage, kelly_max_age=timedelta(days=args.kelly_max_age_days),
+    )
+
+
+def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
+    from backtest.kelly_store import default_results_path
+    from core.clock import SystemClock
+    from core.paths import journal_path
+    from data.cache import default_cache_dir
+    from data.fetcher import make_exchange
+    from data.timeframe import timeframe_ms
+    from journal import Journal
+    from journal.records import RunMode
+    from trading.market import ExchangeMarket
+    from trading.setup import build_paper_parts
+
+    clock = SystemClock()
+    base_url = env.get("TRADINGBOT_EXCHANGE_URL", "").strip() or None
+    exchange = make_exchange(args.exchange, base_url=base_url)
+    market = ExchangeMarket(timeframe=strategy.timeframe, clock=clock,
+                            exchange_id=args.exchange, exchange=exchange,
+                            cache_dir=default_cache_dir(env))
+    with Journal(journal_path(env, RunMode.PAPER), clock=clock) as journal:
+        parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=False,
+                                  results_path=default_results_path(env))
+        paper: Any = parts.broker
+        paper.reconcile().raise_if_mismatch()
+        print(f"paper trading {', '.join(strategy.symbols)} {strategy.timeframe} on "
+              f"{args.exchange} public data; sizing: {parts.sizing.describe()}", flush=True)
+        loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
+                     mode=RunMode.PAPER, deferred=True)
+        bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
+        return _drive(loop, bar=bar, clock=clock, once=args.once)
+
+
+def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, parts: Any,
+          clock: Any, mode: Any, deferred: bool, alerter: Any = None) -> Any:
+    from signals.llm_scorer import build_scorer
+    from signals.scorer_settings import ScorerSettings
+    from trading.alerts import build_alerter
+    from trading.loop import LoopSettings, TradingLoop
+
+    scorer_settings = ScorerSettings.from_env(env)
+    journal.record_run(
+        mode=mode, strategy_id=strategy.strategy_id(),
+        config={**strategy.snapshot(), "scorer": {"provider": str(scorer_settings.provider),
+                                                  "model": scorer_settings.model}},
+        secrets=[scorer_settings.api_key],
+    )
+    settings = LoopSettings(
+        symbols=strategy.symbols, timeframe=strategy.timeframe, signal=strategy.signal,
+        flatten_on_halt=strategy.flatten_on_halt, deferred_fills=deferred,
+        scorer_name=(str(scorer_settings.provider), scorer_settings.model),
+    )
+    return TradingLoop(
+        settings, market=market, scorer=build_scorer(scorer_settings, clock=clock),
+        broker=parts.broker, journal=journal, risk=parts.risk, sizing=parts.sizing,
+        clock=clock, alerter=alerter or build_alerter(env),
+    )
+
+
+def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool,
+           before_view: Any = None) -> int:
+    from trading.runner import Runner, RunnerSettings, stop_on_signals
+    from trading.view import View
+
+    view = View(terminal=sys.stdout.isatty())
+
+    def show(lp: Any) -> None:
+        if before_view is not None:
+            before_view(lp)
+        view.update(lp)
+
+    runner = Runner(loop, RunnerSettings(bar=bar), clock=clock, on_step=show)
+    try:
+        with stop_on_signals(runner.stop):
+            code = runner.run(once=once)
+        if once:
+            show(loop)
+        return code
+    finally:
+        view.close()
+
+
+def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
+    import pandas as pd
+
+    from backtest.cli_data import symbol_from_file_name
+    from core.paths import journal_path
+    from data.loader import load_ohlcv
+    from data.timeframe import infer_timeframe
+    from trading.replay import replay
+    from trading.runner import stop_on_signals
+
+    frame = load_ohlcv(args.replay)
+    symbol = symbol_from_file_name(args.replay) or strategy.symbols[0]
+    timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=args.replay)
+    strategy = _with(strategy, symbols=(symbol,), timeframe=timeframe)
+    path = journal_path(env, "replay")
+    _check_replay_journal(path, source=str(Path(args.replay).resolve()), fresh=args.fresh)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        result = replay({symbol: frame}, strategy, journal_path=path, speed=_speed(args.speed),
+                        stop=stop, source=str(Path(args.replay).resolve()))
+    state = "finished" if result.finished else "stopped (run again to continue)"
+    print(f"replay {state}: {result.bars_done:,} bars this run, last bar {result.last_bar}; "
+          f"journal {path} (`python main.py report --mode replay`)")
+    return 0
+
+
+def _check_replay_journal(path: Path, *, source: str, fresh: bool) -> None:
+    from journal import Journal
+
+    if not path.exists():
+        return
+    if fresh:
+        for f in path.parent.glob(path.name + "*"):
+            f.replace(f.with_name(f.name + ".bak"))
+        return
+    with Journal(path) as journal:
+        run = journal.latest_run()
+    previous = "" if run is None else str(run.config.get("source", ""))
+    if previous and previous != source:
+        raise ConfigError(f"the replay journal {path} holds a replay of {previous}; "
+                          "add --fresh to start a new replay account")
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"--speed must be 'max' or seconds per bar > 0, got {text!r}")
+    return value
+
+
+def _with(strategy: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(strategy, **changes)
