@@ -240,12 +240,7 @@ class CcxtBroker:
             since = status.since.strftime("%Y-%m-%d %H:%M:%SZ")
             raise BreakerOpen(f"exchange breaker {status.state} since {since}: {status.reason}; "
                               "no new entries until a health probe succeeds")
-        resumed = self._recorder.intent(order)
-        try:
-            self._precheck_entry(order, market, price)
-        except OrderRejected as e:
-            self._recorder.update(order.client_id, OrderStatus.REJECTED, str(e))
-            raise
+        resumed = self._checked_intent(order, lambda: self._precheck_entry(order, market, price))
         request = OrderRequest(order.symbol, "market", "buy", None, None, order.client_id,
                                {"quoteOrderQty": str(order.amount_usdt)})
         raw = send(self._gw, self._recorder, order, request, resumed=resumed)
@@ -300,11 +295,10 @@ class CcxtBroker:
         free = decimal((balance.get(market.base) or {}).get("free"))
         amount = market.amount(min(free, pos.amount))  # never sell holdings that are not ours
         order = replace(order, amount_base=amount)
-        resumed = self._recorder.intent(order)
         try:
-            market.check(amount, self._last_price(pos.symbol), "exit")
+            resumed = self._checked_intent(
+                order, lambda: market.check(amount, self._last_price(pos.symbol), "exit"))
         except OrderRejected as e:
-            self._recorder.update(order.client_id, OrderStatus.REJECTED, str(e))
             self._alert(AlertKind.ORDER_FAILURE, pos.symbol, f"cannot sell: {e}")
             raise
         request = OrderRequest(pos.symbol, "market", "sell", float(amount), None, order.client_id)
@@ -315,6 +309,22 @@ class CcxtBroker:
         return [] if fill is None else [fill]
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _checked_intent(self, order: Order, precheck: Callable[[], None]) -> bool:
+        """Pre-check, then journal the intent; True for a resumed (maybe sent) order.
+
+        A resumed order skips the pre-check: it may already be on the exchange, and only a
+        lookup can say; a refusal is journaled with its reason before it is raised.
+        """
+        if order.client_id in self._recorder.unresolved():
+            return True
+        try:
+            precheck()  # network failures here leave no trace: nothing was sent
+        except OrderRejected as e:
+            self._recorder.intent(order)
+            self._recorder.update(order.client_id, OrderStatus.REJECTED, str(e))
+            raise
+        return self._recorder.intent(order)
+
     def _market(self, symbol: str) -> MarketRules:
         if symbol not in self._rules:
             raise ConfigError(f"{symbol} is not among the broker's symbols "

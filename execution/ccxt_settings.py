@@ -178,6 +178,7 @@ class _Redactor(logging.Filter):
         self.values: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place; never drops it."""
         text = record.getMessage()
         for value in self.values:
             text = text.replace(value, "***")

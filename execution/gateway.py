@@ -128,6 +128,7 @@ class ExchangeGateway:
         ex = self.exchange
 
         def find() -> dict[str, Any] | None:
+            """Binance: by origClientOrderId; elsewhere: through the order lists."""
             if self._by_client_id:
                 try:
                     found: dict[str, Any] = ex.fetch_order("", symbol,

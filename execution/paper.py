@@ -78,12 +78,14 @@ class _Held:
     since: datetime  # the fill bar: the stop is live from it on
 
     def to_json(self) -> dict[str, str]:
+        """JSON-safe form; floats as their shortest repr (exact round trip)."""
         return {"units": repr(self.units), "entry_price": repr(self.entry_price),
                 "stop": repr(self.stop), "stop_client_id": self.stop_client_id,
                 "since": self.since.isoformat()}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, str]) -> _Held:
+        """Inverse of ``to_json``."""
         return cls(float(raw["units"]), float(raw["entry_price"]), float(raw["stop"]),
                    raw["stop_client_id"], datetime.fromisoformat(raw["since"]))
 

@@ -205,3 +205,19 @@ def test_keys_never_reach_a_log_line_an_error_or_a_repr(
         assert secret not in shown
     assert "'X-MBX-APIKEY': '***'" in caplog.text  # ccxt logs request headers at DEBUG
     assert posts(book, ENTRY_ID) == 2  # the 502 was looked up and resent once; -2014 is final
+
+
+def test_a_resumed_order_is_looked_up_even_when_its_pre_check_would_now_fail(
+    broker: CcxtBroker, book: FakeSpotTrading, journal: MemoryJournal
+) -> None:
+    book.script("POST", ORDER, TradeFault("accept_then_timeout"))
+    book.script("GET", ORDER, *[TradeFault("http", status=502)] * 3)
+    with pytest.raises(ExchangeUnavailable):
+        broker.submit(ENTRY, price=60_000.0)
+    # By the retry 100 USDT no longer buy one lot: a fresh entry would be refused, but this
+    # one may already exist, so it is looked up, found, and its position protected.
+    [fill] = broker.submit(ENTRY, price=60_000_000.0)
+    assert fill.client_id == ENTRY_ID
+    assert journal.status(ENTRY_ID) is OrderStatus.FILLED
+    assert posts(book, ENTRY_ID) == 1
+    check(broker, book)
