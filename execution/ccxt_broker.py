@@ -128,6 +128,10 @@ class CcxtBroker:
         """The exchange breaker's state, reason and since-time."""
         return self._breaker.status
 
+    def probe_health(self) -> BreakerStatus:
+        """While the breaker is open, run the health probe if due; the status after it."""
+        return self._breaker.allow_entry(self._gw.probe)
+
     @property
     def reconciliation(self) -> Reconciliation | None:
         """The result of the start-up reconciliation (None before ``start``)."""
@@ -235,7 +239,7 @@ class CcxtBroker:
         pct = float(order.stop_loss_pct)
         if not (0.0 < pct < 1.0):
             raise OrderRejected(f"stop_loss_pct must be in (0, 1), got {order.stop_loss_pct}")
-        status = self._breaker.allow_entry(self._gw.probe)
+        status = self.probe_health()
         if not status.allows_entries:
             since = status.since.strftime("%Y-%m-%d %H:%M:%SZ")
             raise BreakerOpen(f"exchange breaker {status.state} since {since}: {status.reason}; "

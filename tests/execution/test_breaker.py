@@ -107,8 +107,10 @@ def test_broker_stops_entries_until_the_probe_heals_it(
     assert sell.kind is OrderKind.EXIT
     with pytest.raises(BreakerOpen):  # a success elsewhere does not replace the probe
         broker.submit(eth, price=3000.0)
+    assert broker.probe_health().state is BreakerState.OPEN  # not due: still open, no probe
     clock.set(clock.now() + timedelta(seconds=61))
-    [fill] = broker.submit(eth, price=3000.0)  # the probe is due, succeeds, entries resume
+    assert broker.probe_health().state is BreakerState.CLOSED  # the loop may probe each poll
+    [fill] = broker.submit(eth, price=3000.0)
     assert fill.symbol == "ETH/USDT"
     assert broker.breaker_status.state is BreakerState.CLOSED
     assert_no_duplicates(book)
