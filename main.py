@@ -61,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     from backtest.sweep import add_sweep_parser
     from data.demo_command import add_demo_parser
     from signals.score_command import add_score_parser
+    from trading.operator import add_operator_parsers
 
     add_score_parser(commands)
     add_demo_parser(commands)
     add_backtest_command(commands)
+    add_operator_parsers(commands)
     add_sweep_parser(commands)
     from trading.run_command import add_run_parser
 

@@ -1,0 +1,407 @@
+"""Operator commands: ``status``, ``halt``, ``resume`` and ``report``, safe while the bot runs.
+
+They only read the journal or append to its command queue. The running loop is the only writer
+of the risk state: it applies a queued halt or resume at its next step, and a stopped bot at its
+next start. Output is rich tables on a terminal, plain aligned text otherwise (journald, pipes,
+cron mail), or JSON with ``--json``. Nothing here imports pandas: ``status`` must stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+from core.clock import SystemClock
+from core.domain import OrderKind
+from core.errors import ConfigError
+from core.paths import STATE_DIR_ENV, journal_path
+from journal import (
+    TOTAL,
+    Command,
+    CommandKind,
+    DecisionRow,
+    EquityRow,
+    HaltInForce,
+    HaltRow,
+    Journal,
+    RunMode,
+    RunRow,
+    Trade,
+    last_bar_key,
+)
+
+MODES: Final = tuple(m.value for m in RunMode)
+# A bot that has not finished a bar for this many bar lengths is shown as stalled.
+STALL_BARS: Final = 2
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_CommandFn = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A titled table for the screen; rendered with rich or as plain aligned text."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+
+
+Block = str | Section
+
+
+@dataclass(frozen=True, slots=True)
+class LastBar:
+    """The last bar the loop finished for one symbol, and how long ago (None in a replay)."""
+
+    symbol: str
+    bar_time: datetime
+    processed_at: datetime
+    age_s: float | None
+    stalled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """A position from the fills, with the stop still resting for it (if journaled)."""
+
+    symbol: str
+    amount: Decimal
+    entry_price: Decimal
+    opened_at: datetime
+    stop: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """Everything ``status`` shows, read from one journal at one moment."""
+
+    mode: str
+    journal: str
+    now: datetime
+    run: RunRow | None
+    account: EquityRow | None
+    last_bars: list[LastBar]
+    halts_in_force: list[HaltInForce]
+    positions: list[OpenPosition]
+    pending_commands: list[Command]
+    decisions: list[DecisionRow]
+    recent_halts: list[HaltRow]
+
+    @property
+    def stalled(self) -> bool:
+        """True when some symbol has not had a bar finished for STALL_BARS bar lengths."""
+        return any(b.stalled for b in self.last_bars)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-safe values (Decimal and datetime become strings by ``dumps``)."""
+        out = asdict(self)
+        if out["run"] is not None:
+            del out["run"]["config"]  # redacted already, but large and not status
+        out["stalled"] = self.stalled
+        return out
+
+
+def add_operator_parsers(commands: Any) -> None:
+    """Register ``status``, ``halt``, ``resume`` and ``report`` on main.py's subparsers."""
+    status = _add(commands, "status", run_status, "the bot's state from its journal",
+                  "Read the journal (safe while the bot runs): run, equity, kill switches, "
+                  "positions, queued commands, last decisions and halts, last bar and its age.")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--last", type=_count, default=10, metavar="N", help="decisions (10)")
+    for kind, text in (
+        (CommandKind.HALT, "Queue a manual kill switch: no new entries, open positions closed "
+                           "at the next open (flatten_on_halt), until `resume`."),
+        (CommandKind.RESUME, "Queue a resume: lifts a latched drawdown halt (the peak restarts "
+                             "at the current equity) and a manual halt; a daily pause and a "
+                             "cooldown end by themselves."),
+    ):
+        parser = _add(commands, kind.value, partial(run_queue, kind), text.split(":")[0].lower(),
+                      text + " The running bot applies it at its next step; a stopped bot at "
+                      "its next start.")
+        parser.add_argument("--reason", required=True, help="why (recorded in the journal)")
+    report = _add(commands, "report", run_report, "trades and P&L from the journal",
+                  "Trades (round trips from the journal's fills), wins, realised P&L and fees; "
+                  "--csv writes one row per fill for an audit or tax export.")
+    report.add_argument("--csv", metavar="FILE", type=Path, help="write every fill to FILE")
+    report.add_argument("--last", type=_count, default=20, metavar="N", help="trades (20)")
+
+
+def run_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Print the bot's state from the journal of ``--mode``."""
+    with _open(env, args.mode) as journal:
+        view = read_status(journal, mode=args.mode, now=SystemClock().now(), last=args.last)
+    if args.json:
+        print(json.dumps(view.to_json(), default=_json_value, indent=2))
+    else:
+        render(status_blocks(view), terminal=sys.stdout.isatty())
+    return 0
+
+
+def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Print trades and P&L; with ``--csv`` also export every fill."""
+    with _open(env, args.mode) as journal:
+        trades = journal.trades()
+        written = None if args.csv is None else _export(journal, args.csv)
+        where = f"{args.mode} journal {journal.path}"
+    render(report_blocks(trades, last=args.last, where=where), terminal=sys.stdout.isatty())
+    if written is not None:
+        print(f"wrote {written} fill rows to {args.csv} (UTC times, exact amounts, realised "
+              "P&L on each trade's closing fill)")
+    return 0
+
+
+def read_status(journal: Journal, *, mode: str, now: datetime, last: int) -> StatusView:
+    """Read everything ``status`` shows; a replay is judged by its own simulated clock."""
+    run = journal.latest_run()
+    account = journal.latest_equity().get(TOTAL)
+    simulated = mode == RunMode.REPLAY.value
+    return StatusView(
+        mode=mode, journal=str(journal.path), now=now, run=run, account=account,
+        last_bars=_last_bars(journal, now=None if simulated else now, bar_s=_timeframe_s(run)),
+        halts_in_force=journal.halts_in_force(_as_of(journal, mode, now)),
+        positions=_positions(journal),
+        pending_commands=journal.pending_commands(),
+        decisions=journal.recent_decisions(last), recent_halts=journal.recent_halts(10),
+    )
+
+
+def status_blocks(v: StatusView) -> list[Block]:
+    """The status screen as headline lines and tables."""
+    blocks: list[Block] = [f"Status of the {v.mode} journal {v.journal} at {_when(v.now)}"]
+    if v.run is None:
+        blocks.append("No run recorded yet.")
+    else:
+        blocks.append(f"Run #{v.run.id}: {v.run.mode} since {_when(v.run.started_at)}, "
+                      f"strategy {v.run.strategy_id}")
+    blocks += [_bar_line(b) for b in v.last_bars] or ["No bar processed yet."]
+    if v.stalled:
+        blocks.append(f"STALLED: no bar finished for over {STALL_BARS} bar lengths; is the bot "
+                      "running? (systemctl status tradingbot; journalctl -u tradingbot)")
+    blocks.append(_account_line(v.account))
+    blocks.append(Section("Kill switches in force", ("switch", "since", "reason"), [
+        (h.kind, _when(h.since), h.reason) for h in v.halts_in_force]))
+    blocks.append(Section("Open positions", ("symbol", "amount", "entry", "stop", "opened"), [
+        (p.symbol, _px(p.amount), _px(p.entry_price), _px(p.stop), _when(p.opened_at))
+        for p in v.positions]))
+    blocks.append(Section("Queued operator commands", ("id", "kind", "posted", "reason"), [
+        (str(c.id), c.kind, _when(c.posted_at), c.reason) for c in v.pending_commands]))
+    blocks.append(Section(
+        f"Last {len(v.decisions)} decisions, newest first",
+        ("bar", "symbol", "signal", "action", "conviction", "source", "reason"),
+        [(_when(d.bar_time), d.symbol, f"{d.signal:+d}", d.action, _num(d.conviction, ".2f"),
+          d.score_source or "", d.reason) for d in v.decisions]))
+    blocks.append(Section("Recent halts and resumes, newest first",
+                          ("at", "kind", "actor", "reason"),
+                          [(_when(h.at), h.kind, h.actor, h.reason) for h in v.recent_halts]))
+    return blocks
+
+
+def _last_bars(journal: Journal, *, now: datetime | None, bar_s: float | None) -> list[LastBar]:
+    prefix = last_bar_key("")
+    found: list[LastBar] = []
+    for key, saved_at in journal.state_keys().items():
+        saved = journal.load_state(key) if key.startswith(prefix) else None
+        if saved is None or not isinstance(saved.get("time"), str):
+            continue
+        age = None if now is None else (now - saved_at).total_seconds()
+        stalled = age is not None and bar_s is not None and age > STALL_BARS * bar_s
+        found.append(LastBar(key[len(prefix):], datetime.fromisoformat(saved["time"]),
+                             saved_at, age, stalled))
+    return found
+
+
+def _positions(journal: Journal) -> list[OpenPosition]:
+    # The stop resting for a position is its latest stop order that is not final yet.
+    stops = {o.symbol: o.stop_price for o, _ in journal.unresolved_orders()
+             if o.kind is OrderKind.STOP}
+    return [OpenPosition(p.symbol, p.amount, p.entry_price, p.opened_at, stops.get(p.symbol))
+            for p in journal.open_positions().values()]
+
+
+def _bar_line(b: LastBar) -> str:
+    ago = "simulated clock" if b.age_s is None else f"{_ago(b.age_s)} ago"
+    return (f"Last bar {b.symbol}: {_when(b.bar_time)}, processed {_when(b.processed_at)} "
+            f"({ago})")
+
+
+def _account_line(e: EquityRow | None) -> str:
+    if e is None:
+        return "Equity: no mark yet."
+    return (f"Equity {_num(e.equity)}  peak {_num(e.peak)}  drawdown {_num(e.drawdown, '.2%')}"
+            f"  daily P&L {_num(e.daily_pnl, '+,.2f')}  (close of {_when(e.bar_time)})")
+
+
+def _timeframe_s(run: RunRow | None) -> float | None:
+    match = re.fullmatch(r"(\d+)([smhdw])", str((run.config if run else {}).get("timeframe")))
+    return None if match is None else int(match[1]) * _UNITS[match[2]]
+
+
+def run_queue(kind: CommandKind, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Queue a halt or resume; print what is in force now and when the bot applies it."""
+    reason = str(args.reason).strip()
+    if not reason:
+        raise ConfigError(f"{kind} needs a non-empty --reason: it is recorded in the journal")
+    with _open(env, args.mode) as journal:
+        ahead = journal.pending_commands()
+        command_id = journal.post_command(kind, reason)
+        run = journal.latest_run()
+        in_force = journal.halts_in_force(_as_of(journal, args.mode, SystemClock().now()))
+        where = f"{args.mode} journal {journal.path}"
+    print(f"queued {kind} #{command_id} in the {where}: {reason}")
+    print("in force now: " + ("; ".join(f"{h.kind} since {_when(h.since)} ({h.reason})"
+                                        for h in in_force) or "nothing (entries allowed)"))
+    if ahead:
+        print(f"{len(ahead)} command(s) queued before it are applied first, in order.")
+    flatten = run is None or run.config.get("flatten_on_halt", True) is not False
+    print(_halt_effect(flatten) if kind is CommandKind.HALT else _resume_effect(in_force))
+    return 0
+
+
+def _halt_effect(flatten: bool) -> str:
+    positions = ("open positions are closed at the next open" if flatten
+                 else "open positions keep their stops and exits")
+    return ("The running bot applies it at its next step (a stopped bot at its next start): "
+            f"no new entries, {positions}, until `resume --reason ...`.")
+
+
+def _resume_effect(in_force: Sequence[HaltInForce]) -> str:
+    lifts = [h.kind for h in in_force if h.kind in ("drawdown", "manual")]
+    stays = [h.kind for h in in_force if h.kind not in ("drawdown", "manual")]
+    if lifts:
+        what = "it lifts the " + " and the ".join(f"{k} halt" for k in lifts)
+        if "drawdown" in lifts:
+            what += " (the peak restarts at the current equity)"
+    else:
+        what = ("nothing resume lifts is in force now (a halt queued ahead of it would be); "
+                "the bot records 'nothing to resume'")
+    text = ("The running bot applies it at its next step (a stopped bot at its next start): "
+            f"{what}.")
+    if stays:
+        text += " Not lifted by resume: " + ", ".join(stays) + " (they end by themselves)."
+    return text
+
+
+def _as_of(journal: Journal, mode: str, now: datetime) -> datetime:
+    # A replay runs on a simulated clock: judge its cooldown by its last mark, not by today.
+    account = journal.latest_equity().get(TOTAL)
+    replay = mode == RunMode.REPLAY.value
+    return account.at if replay and account is not None else now
+
+
+def report_blocks(trades: Sequence[Trade], *, last: int, where: str) -> list[Block]:
+    """The report screen: totals per quote currency, then the last ``last`` trades."""
+    closed = [t for t in trades if t.pnl is not None]
+    wins = sum(1 for t in closed if t.pnl is not None and t.pnl > 0)
+    rate = f" ({wins / len(closed):.1%})" if closed else ""
+    blocks: list[Block] = [
+        f"Report of the {where}",
+        f"Trades: {len(closed)} closed, {len(trades) - len(closed)} open; {wins} wins{rate}, "
+        f"{len(closed) - wins} losses or flat",
+    ]
+    for quote in sorted({t.quote for t in trades}):
+        pnl = sum((t.pnl for t in closed if t.quote == quote and t.pnl is not None), Decimal(0))
+        fees = sum((t.fees for t in trades if t.quote == quote), Decimal(0))
+        blocks.append(f"Realised P&L {_num(pnl, '+,.2f')} {quote}, fees {_num(fees)} {quote} "
+                      "(already in the P&L)")
+    shown = list(trades)[-last:]
+    blocks.append(Section(
+        f"Last {len(shown)} of {len(trades)} trades",
+        ("#", "symbol", "side", "opened", "closed", "amount", "entry", "exit", "fees", "P&L"),
+        [(str(t.number), t.symbol, t.side, _when(t.opened_at), _when(t.closed_at),
+          _px(t.amount), _px(t.entry_price), _px(t.exit_price), _num(t.fees),
+          _num(t.pnl, "+,.2f")) for t in shown]))
+    return blocks
+
+
+def _export(journal: Journal, path: Path) -> int:
+    try:
+        return journal.export_csv(path)
+    except OSError as e:
+        raise ConfigError(f"cannot write the CSV export {path}: {e.strerror or e}") from e
+
+
+def render(blocks: Sequence[Block], *, terminal: bool) -> None:
+    """Print blocks on stdout: rich tables on a terminal, plain aligned text otherwise."""
+    if not terminal:
+        print("\n".join(b if isinstance(b, str) else _plain(b) for b in blocks))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    for block in blocks:
+        if isinstance(block, str) or not block.rows:
+            console.print(block if isinstance(block, str) else _plain(block), markup=False)
+            continue
+        table = Table(title=block.title, title_justify="left")
+        for name in block.columns:
+            table.add_column(name, overflow="fold")
+        for row in block.rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+def _plain(section: Section) -> str:
+    if not section.rows:
+        return f"{section.title}: none"
+    widths = [max(len(r[i]) for r in [section.columns, *section.rows])
+              for i in range(len(section.columns))]
+    lines = [f"{section.title}:"] + [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [section.columns, *section.rows]]
+    return "\n".join(lines)
+
+
+def _open(env: Mapping[str, str], mode: str) -> Journal:
+    path = journal_path(env, mode)
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
+                          f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
+    return Journal(path)
+
+
+def _add(commands: Any, name: str, run: _CommandFn, help_: str, text: str) -> Any:
+    parser = commands.add_parser(name, help=help_, description=text)
+    parser.add_argument("--mode", choices=MODES, default=RunMode.PAPER.value,
+                        help="whose journal: paper (default), testnet, live or replay")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _when(t: datetime | None) -> str:
+    return "-" if t is None else f"{t:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _num(x: Decimal | float | None, spec: str = ",.2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _px(x: Decimal | None) -> str:
+    # Prices and amounts by significant digits: 2 decimals would hide a 0.0001 coin.
+    return _num(x, ",.8g")
+
+
+def _ago(seconds: float) -> str:
+    s = max(0, int(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m {s % 60}s" if m else f"{s}s"
+
+
+def _json_value(value: object) -> str:
+    # Exact: a Decimal as its own digits, never through float; times as ISO 8601 with offset.
+    return value.isoformat() if isinstance(value, datetime) else str(value)
