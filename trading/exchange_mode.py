@@ -74,9 +74,14 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
                                 actor=Actor.OPERATOR)
         loop.status.breakers["exchange"] = str(broker.breaker_status.state)
         bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
-        return _drive(loop, bar=bar, clock=clock, once=args.once,
-                      before_view=lambda lp: lp.status.breakers.update(
-                          exchange=str(broker.breaker_status.state)))
+
+        def after_step(lp: Any) -> None:
+            # Only entries and probes test an open breaker: probe it once per wake-up.
+            if not broker.breaker_status.allows_entries:
+                broker.probe_health()
+            lp.status.breakers["exchange"] = str(broker.breaker_status.state)
+
+        return _drive(loop, bar=bar, clock=clock, once=args.once, before_view=after_step)
 
 
 def _live_gates(args: argparse.Namespace, env: Mapping[str, str], strategy: Any, *,
