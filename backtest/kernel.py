@@ -19,7 +19,8 @@ scorer fills the whole array and the kernel never stops.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numba import njit
@@ -95,6 +96,8 @@ class KernelResult(NamedTuple):
 # updates once took more than half of the run. So the run's mutable state is one structured
 # record (passed to helpers as a plain pointer), the per-bar helpers take no arrays, and the bar
 # loop (_run_bars) never rebinds an array: the output buffers are grown between its calls.
+# Cold start (an empty numba cache): constants passed to helpers go through _int64 (np.int64),
+# since numba compiles a helper once per literal value it is called with; _grow copies in a loop.
 _FLOAT_STATE = (
     "cash units entry_price entry_fees stop entry_conv pend_notional pend_conv peak day_start "
     "last_equity sum_win sum_loss"
@@ -110,6 +113,8 @@ STATE_DTYPE = np.dtype(
     align=True,
 )
 PENDING_NONE, PENDING_ENTRY, PENDING_EXIT = 0, 1, 2
+# np.int64, typed int -> int for mypy; numba sees np.int64 itself.
+_int64 = cast(Callable[[int], int], np.int64)
 # What _decide returns besides a REJ_* reason.
 DECIDED = -1
 NEED_SCORE = -2
@@ -125,7 +130,11 @@ def _grow(buf: np.ndarray, used: int, room: int) -> np.ndarray:
     if used + room <= buf.shape[0]:
         return buf
     bigger = np.empty((max(buf.shape[0] * 2, used + room), buf.shape[1]), dtype=buf.dtype)
-    bigger[:used] = buf[:used]
+    # An element loop, not bigger[:used] = buf[:used]: slice assignment makes numba compile its
+    # broadcasting and error-message machinery, seconds of a cold start for a rare copy.
+    for r in range(used):
+        for c in range(buf.shape[1]):
+            bigger[r, c] = buf[r, c]
     return bigger
 
 
@@ -244,7 +253,7 @@ def _fill_entry(orders: np.ndarray, st: Any, i: int, bar_open: float, bar_ms: in
     day = rules.day_key(bar_ms)
     st.entries_today = st.entries_today + 1 if day == st.entries_day else 1
     st.entries_day = day
-    _add_order(orders, st, i, 0, st.units, fill, st.entry_fees)
+    _add_order(orders, st, i, _int64(0), st.units, fill, st.entry_fees)
 
 
 @njit(cache=True)
@@ -255,7 +264,7 @@ def _exit(
     proceeds = st.units * price
     fees = proceeds * p.fee
     st.cash += proceeds - fees
-    _add_order(orders, st, i, 1, st.units, price, fees)
+    _add_order(orders, st, i, _int64(1), st.units, price, fees)
     _add_trade(trades, st, i, price, fees, reason)
     pnl = trades[st.n_trades - 1, T_PNL]
     ret = trades[st.n_trades - 1, T_RETURN]
@@ -370,7 +379,7 @@ def _run_bars(start: int, inputs: Any, out: Any, st: Any, p: Any) -> int:
         # 2. The protective stop, live from the fill bar on.
         if st.units > 0.0 and rules.long_stop_hit(low[i], st.stop):
             price = rules.long_stop_fill(open_[i], st.stop) * (1.0 - p.slippage)
-            _exit(orders, trades, st, i, price, EXIT_STOP, time_ms[i], p)
+            _exit(orders, trades, st, i, price, _int64(EXIT_STOP), time_ms[i], p)
         # 3. Mark to market at the close and step the kill switches.
         equity[i] = st.cash + st.units * close[i]
         fired = _mark(st, equity[i], time_ms[i], p)
@@ -410,7 +419,7 @@ def simulate(
     state = _new_state(p.init_cash)
     st = state[0]
     inputs = (open_, low, close, time_ms, signal, conviction, suppress)
-    i = 0
+    i = _int64(0)
     while True:
         i = _run_bars(i, inputs, (orders, trades, events, equity, halt, rejections), st, p)
         if i >= n:
@@ -420,7 +429,7 @@ def simulate(
         events = _grow(events, st.n_events, EVENTS_PER_BAR)
     if st.need < 0 and st.units > 0.0:
         # Still open at the end: marked at the last close, no exit order or fee.
-        _add_trade(trades, st, n - 1, close[n - 1], 0.0, EXIT_END)
+        _add_trade(trades, st, n - 1, close[n - 1], 0.0, _int64(EXIT_END))
     return (orders[:st.n_orders], trades[:st.n_trades], equity, halt,
             events[:st.n_events], rejections, st.need)
 
