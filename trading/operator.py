@@ -307,11 +307,18 @@ def report_blocks(trades: Sequence[Trade], *, last: int, where: str) -> list[Blo
         f"Trades: {len(closed)} closed, {len(trades) - len(closed)} open; {wins} wins{rate}, "
         f"{len(closed) - wins} losses or flat",
     ]
-    for quote in sorted({t.quote for t in trades}):
-        pnl = sum((t.pnl for t in closed if t.quote == quote and t.pnl is not None), Decimal(0))
-        fees = sum((t.fees for t in trades if t.quote == quote), Decimal(0))
-        blocks.append(f"Realised P&L {_num(pnl, '+,.2f')} {quote}, fees {_num(fees)} {quote} "
-                      "(already in the P&L)")
+    for quote in sorted({t.quote for t in closed}):
+        mine = [t for t in closed if t.quote == quote]
+        pnl = sum((t.pnl for t in mine if t.pnl is not None), Decimal(0))
+        fees = sum((t.fees for t in mine), Decimal(0))
+        blocks.append(f"Realised P&L {_num(pnl, '+,.2f')} {quote} after "
+                      f"{_num(fees)} {quote} fees")
+    other: dict[str, Decimal] = {}
+    for asset, amount in (f for t in closed for f in t.other_fees):
+        other[asset] = other.get(asset, Decimal(0)) + amount
+    if other:  # e.g. fees paid in BNB: a cost the quote-currency P&L above does not hold
+        blocks.append("Fees in other assets, not in the P&L: "
+                      + ", ".join(f"{a} {v}" for a, v in sorted(other.items())))
     shown = list(trades)[-last:]
     blocks.append(Section(
         f"Last {len(shown)} of {len(trades)} trades",

@@ -21,13 +21,13 @@ import pandas as pd
 import pytest
 
 from core.clock import SimulatedClock
-from core.domain import OrderKind
+from core.domain import OrderKind, Side
 from core.paths import journal_path
 from data.synthetic import synthetic_ohlcv
-from journal import Action, Actor, HaltEventKind, Journal, last_bar_key
+from journal import Action, Actor, HaltEventKind, Journal, Trade, last_bar_key
 from main import main
 from risk.config import RiskConfig
-from trading.operator import read_status, render, status_blocks
+from trading.operator import read_status, render, report_blocks, status_blocks
 from trading.replay import ReplayResult, replay
 from trading.setup import StrategySettings
 
@@ -307,8 +307,9 @@ def test_report_totals_trades_and_exports_every_fill(
     closed = [t.pnl for t in trades if t.pnl is not None]
     wins = sum(1 for p in closed if p > 0)
     assert f"Trades: {len(closed)} closed, 1 open; {wins} wins" in text
-    pnl, fees = sum(closed, Decimal(0)), sum((t.fees for t in trades), Decimal(0))
-    assert f"Realised P&L {pnl:+,.2f} USDT, fees {fees:,.2f} USDT" in text
+    pnl = sum(closed, Decimal(0))
+    fees = sum((t.fees for t in trades if t.pnl is not None), Decimal(0))
+    assert f"Realised P&L {pnl:+,.2f} USDT after {fees:,.2f} USDT fees" in text
     assert f"Last 3 of {len(trades)} trades:" in text
     last_row = text.splitlines()[-2].split()
     assert last_row[0] == str(trades[-1].number)
@@ -337,3 +338,18 @@ def test_status_on_a_terminal_is_rich_tables(
     assert "┃" in out
     assert "Open positions: none" in out
 
+
+
+def test_report_shows_fees_paid_in_another_asset_apart_from_the_pnl() -> None:
+    opened = datetime(2025, 1, 2, 3, tzinfo=UTC)
+    trade = Trade(
+        number=1, symbol="BTC/USDT", side=Side.BUY, opened_at=opened,
+        closed_at=opened + timedelta(hours=5), amount=Decimal("0.001"),
+        entry_price=Decimal(100_000), exit_price=Decimal(101_000), fees=Decimal(0),
+        other_fees=(("BNB", Decimal("0.00021")),), pnl=Decimal("1.000"), quote="USDT",
+        client_ids=("e", "x"),
+    )
+    blocks = report_blocks([trade], last=5, where="live journal x")
+    assert "Trades: 1 closed, 0 open; 1 wins (100.0%), 0 losses or flat" in blocks
+    assert "Realised P&L +1.00 USDT after 0.00 USDT fees" in blocks
+    assert "Fees in other assets, not in the P&L: BNB 0.00021" in blocks
