@@ -197,8 +197,8 @@ def status_blocks(v: StatusView) -> list[Block]:
     blocks.append(Section(
         f"Last {len(v.decisions)} decisions, newest first",
         ("bar", "symbol", "signal", "action", "conviction", "source", "reason"),
-        [(_when(d.bar_time), d.symbol, f"{d.signal:+d}", d.action, _num(d.conviction, ".2f"),
-          d.score_source or "", d.reason) for d in v.decisions]))
+        [(_when(d.bar_time), d.symbol, f"{d.signal:+d}" if d.signal else "0", d.action,
+          _num(d.conviction, ".2f"), d.score_source or "", d.reason) for d in v.decisions]))
     blocks.append(Section("Recent halts and resumes, newest first",
                           ("at", "kind", "actor", "reason"),
                           [(_when(h.at), h.kind, h.actor, h.reason) for h in v.recent_halts]))
