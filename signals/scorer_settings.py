@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.paths import state_dir
 from core.secrets import Secret, secret_from_env
 
 
@@ -122,7 +123,8 @@ class ScorerSettings:
             daily_budget_usd=_number(env, "SCORER_DAILY_BUDGET_USD", 1.0, low=0.0, high=10_000.0),
             price_in_per_mtok=price_in,
             price_out_per_mtok=price_out,
-            cache_path=Path(_text(env, "SCORER_CACHE_PATH", "state/llm_cache.sqlite3")),
+            cache_path=Path(_text(env, "SCORER_CACHE_PATH",
+                                  str(state_dir(env) / "llm_cache.sqlite3"))),
             fixed_conviction=_number(env, "SCORER_FIXED_CONVICTION", 0.5, low=-1.0, high=1.0),
         )
 

@@ -13,7 +13,9 @@ HOOKS = {"TRADINGBOT_EXCHANGE_URL", "TELEGRAM_API_URL", "TRADINGBOT_REQUIRE_SHAR
 
 def example_names() -> list[str]:
     text = (REPO_ROOT / ".env.example").read_text()
-    return re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
+    # Path settings are listed commented out: an empty value must not override a default
+    # (systemd's EnvironmentFile would pass it on as empty).
+    return re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
 
 
 def names_read_by_code() -> set[str]:
@@ -39,6 +41,8 @@ def test_each_variable_has_a_comment_above_it() -> None:
         if re.match(r"^[A-Z][A-Z0-9_]*=", line):
             above = lines[i - 1] if i else ""
             assert above.startswith("#") or re.match(r"^[A-Z][A-Z0-9_]*=", above), line
+    for name in ("TRADINGBOT_STATE_DIR", "TRADINGBOT_CACHE_DIR", "SCORER_CACHE_PATH"):
+        assert f"\n# {name}=\n" in "\n".join(lines) + "\n", name
 
 
 def test_example_values_are_blank_or_harmless(tmp_path: Path) -> None:

@@ -58,8 +58,6 @@ def replay(
     stop = stop or threading.Event()
     with Journal(journal_path, clock=clock) as journal:
         parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=True)
-        journal.record_run(mode=RunMode.REPLAY, strategy_id=strategy.strategy_id(),
-                           config={**strategy.snapshot(), "source": source})
         loop = TradingLoop(
             LoopSettings(symbols=symbols, timeframe=strategy.timeframe, signal=strategy.signal,
                          flatten_on_halt=strategy.flatten_on_halt, deferred_fills=True,
@@ -69,6 +67,10 @@ def replay(
             alerter=alerter or LogAlerter(),
         )
         ticks = _ticks(market, symbols, strategy.signal.warmup_bars, loop)
+        if ticks:
+            clock.set(ticks[0])  # the run starts at the replay's first bar, not in 1970
+        journal.record_run(mode=RunMode.REPLAY, strategy_id=strategy.strategy_id(),
+                           config={**strategy.snapshot(), "source": source})
         done = 0
         for tick in ticks:
             if stop.is_set():
