@@ -157,12 +157,10 @@ def _new_state(init_cash: float) -> np.ndarray:
 @njit(cache=True)
 def _entry_fraction(conviction: float, st: Any, p: Any) -> float:
     # Kelly inputs only from trades closed before this decision: no look-ahead.
-    if st.n_closed < p.kelly_min_trades:
-        return rules.default_fraction(p.default_position_pct, conviction, p.max_position_pct)
-    win_rate = st.wins / st.n_closed
-    avg_win = st.sum_win / st.wins if st.wins > 0 else 0.0
-    avg_loss = st.sum_loss / st.losses if st.losses > 0 else 0.0
-    return rules.position_fraction(win_rate, avg_win, avg_loss, conviction, p.max_position_pct)
+    return rules.record_fraction(
+        conviction, st.n_closed, st.wins, st.losses, st.sum_win, st.sum_loss,
+        p.kelly_min_trades, p.default_position_pct, p.max_position_pct,
+    )
 
 
 @njit(cache=True)

@@ -110,6 +110,24 @@ def default_fraction(
     return scaled
 
 
+@_rule(_f8(_f8, _i8, _i8, _i8, _f8, _f8, _i8, _f8, _f8))
+def record_fraction(
+    conviction: float, n_closed: int, wins: int, losses: int, sum_win: float, sum_loss: float,
+    min_trades: int, default_position_pct: float, max_position_pct: float,
+) -> float:
+    """Size from a record of closed trades: default size until ``min_trades``, then half-Kelly.
+
+    ``sum_win`` / ``sum_loss`` add up the returns of winning trades and the (positive) losses of
+    losing ones; a trade with pnl == 0 counts in ``n_closed`` only (the seed's win rate).
+    """
+    if n_closed < min_trades:
+        return default_fraction(default_position_pct, conviction, max_position_pct)
+    win_rate = wins / n_closed
+    avg_win = sum_win / wins if wins > 0 else 0.0
+    avg_loss = sum_loss / losses if losses > 0 else 0.0
+    return position_fraction(win_rate, avg_win, avg_loss, conviction, max_position_pct)
+
+
 @_rule(_f8(_f8, _f8))
 def position_notional(equity: float, fraction: float) -> float:
     """Quote-currency notional ``equity * fraction``; 0.0 unless both are finite and positive."""

@@ -49,16 +49,10 @@ class RollingKelly:
     sum_loss: float = 0.0
 
     def fraction(self, conviction: float) -> float:
-        """The kernel's _entry_fraction."""
-        if self.n_closed < self.min_trades:
-            return rules.default_fraction(
-                self.default_position_pct, conviction, self.max_position_pct
-            )
-        win_rate = self.wins / self.n_closed
-        avg_win = self.sum_win / self.wins if self.wins > 0 else 0.0
-        avg_loss = self.sum_loss / self.losses if self.losses > 0 else 0.0
-        return rules.position_fraction(
-            win_rate, avg_win, avg_loss, conviction, self.max_position_pct
+        """The kernel's sizing rule on this run's closed trades."""
+        return rules.record_fraction(
+            conviction, self.n_closed, self.wins, self.losses, self.sum_win, self.sum_loss,
+            self.min_trades, self.default_position_pct, self.max_position_pct,
         )
 
     def record_close(self, pnl: float, ret: float) -> None:

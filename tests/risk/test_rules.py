@@ -217,3 +217,23 @@ def test_negative_conviction_never_sizes_even_with_negative_kelly() -> None:
     assert rules.position_fraction(0.2, 0.01, 0.02, -0.5, 0.02) == 0.0
     assert rules.position_fraction.py_func(0.2, 0.01, 0.02, -0.5, 0.02) == 0.0  # type: ignore[attr-defined]
     assert rules.position_fraction(0.6, 0.02, 0.01, 0.0, 0.02) == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(conviction=ANY_FLOAT, n=SMALL_INT, wins=SMALL_INT, losses=SMALL_INT,
+       sum_win=ANY_FLOAT, sum_loss=ANY_FLOAT, min_trades=SMALL_INT)
+def test_record_fraction_same_compiled_and_plain_and_capped(
+    conviction: float, n: int, wins: int, losses: int, sum_win: float, sum_loss: float,
+    min_trades: int,
+) -> None:
+    args = (conviction, n, wins, losses, sum_win, sum_loss, min_trades, 0.01, 0.02)
+    assert_parity(rules.record_fraction, *args)
+    size = rules.record_fraction(*args)
+    assert 0.0 <= size <= 0.02
+
+
+def test_record_fraction_uses_the_default_until_enough_trades() -> None:
+    # 3 closed (2 wins of +4%, 1 loss of 1%): below min_trades=4 -> default 1% x 0.5.
+    assert rules.record_fraction(0.5, 3, 2, 1, 0.08, 0.01, 4, 0.01, 0.02) == pytest.approx(0.005)
+    # With min_trades=3 -> Kelly = (2/3)/0.01 - (1/3)/0.04 = 58.3, capped at 2%.
+    assert rules.record_fraction(0.5, 3, 2, 1, 0.08, 0.01, 3, 0.01, 0.02) == 0.02
