@@ -120,7 +120,7 @@ def record_fraction(
     ``sum_win`` / ``sum_loss`` add up the returns of winning trades and the (positive) losses of
     losing ones; a trade with pnl == 0 counts in ``n_closed`` only (the seed's win rate).
     """
-    if n_closed < min_trades:
+    if n_closed <= 0 or n_closed < min_trades:
         return default_fraction(default_position_pct, conviction, max_position_pct)
     win_rate = wins / n_closed
     avg_win = sum_win / wins if wins > 0 else 0.0
