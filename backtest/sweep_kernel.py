@@ -142,6 +142,20 @@ def _max_drawdown(equity: np.ndarray) -> float:
     return worst
 
 
+@njit(cache=True)
+def run_figures(
+    orders: np.ndarray, trades: np.ndarray, rejections: np.ndarray, close: np.ndarray,
+    init_cash: float, ann_factor: float, out: np.ndarray,
+) -> None:
+    """Write the N_FIGURES figures of one kernel run (its orders, trades, rejections) to out."""
+    value = _value(orders, close, init_cash)
+    out[F_RETURN] = _total_profit(orders, close[-1]) / init_cash * 100.0
+    out[F_SHARPE] = _sharpe(value, init_cash, ann_factor)
+    out[F_MAX_DD] = -_max_drawdown(value) * 100.0
+    out[F_TRADES] = trades.shape[0]
+    out[F_SIZE_ZERO] = rejections[kernel.REJ_SIZE_ZERO]
+
+
 @njit(parallel=True, cache=True)
 def _window_figures(
     open_: np.ndarray, low: np.ndarray, close: np.ndarray, time_ms: np.ndarray,
@@ -153,12 +167,7 @@ def _window_figures(
         orders, trades, _, _, _, refused, _ = kernel.simulate(
             open_, low, close, time_ms, signals[k], conviction, suppress, p
         )
-        value = _value(orders, close, p.init_cash)
-        out[k, F_RETURN] = _total_profit(orders, close[-1]) / p.init_cash * 100.0
-        out[k, F_SHARPE] = _sharpe(value, p.init_cash, ann_factor)
-        out[k, F_MAX_DD] = -_max_drawdown(value) * 100.0
-        out[k, F_TRADES] = trades.shape[0]
-        out[k, F_SIZE_ZERO] = refused[kernel.REJ_SIZE_ZERO]
+        run_figures(orders, trades, refused, close, p.init_cash, ann_factor, out[k])
 
 
 @dataclass(frozen=True)
