@@ -182,11 +182,13 @@ def _row(result: SweepResult, k: int, rank: int, oos_rank: dict[int, int] | None
 
 
 def _default_row(result: SweepResult, oos_rank: dict[int, int] | None, order: Any) -> Any:
-    # Where the seed's 14 / 12 / 26 sit, when the grid holds them: context for the pick.
-    for k, c in enumerate(result.combos):
-        if (c.rsi_window, c.ema_fast, c.ema_slow) == (14, 12, 26):
-            return _row(result, k, int(list(order).index(k)) + 1, oos_rank)
-    return None
+    # Where the seed's 14 / 12 / 26 (and 1.5% stop, if swept) sit: context for the pick.
+    seed = [k for k, c in enumerate(result.combos) if (c.rsi_window, c.ema_fast, c.ema_slow)
+            == (14, 12, 26)]
+    if not seed:
+        return None
+    k = next((k for k in seed if result.combos[k].stop_loss_pct == 0.015), seed[0])
+    return _row(result, k, int(list(order).index(k)) + 1, oos_rank)
 
 
 def _window(result: SweepResult, a: int, b: int) -> dict[str, Any]:
@@ -233,6 +235,15 @@ def headline(doc: Mapping[str, Any]) -> list[str]:
                  f"out-of-sample (rank {pick['out_of_sample_rank']:,} of "
                  f"{doc['combinations']:,} there)")
     lines.append(line)
+    seed = doc.get("default_params")
+    if seed is not None:
+        line = (f"The seed's RSI 14, EMA 12/26{_params(seed, stops)[len('RSI 14, EMA 12/26'):]}: "
+                f"in-sample rank {seed['rank']:,}, "
+                f"{_fmt(_metric(seed, 'in_sample', doc['metric']), '.3f')}")
+        if "out_of_sample" in seed:
+            line += (f"; out-of-sample rank {seed['out_of_sample_rank']:,}, "
+                     f"{_fmt(_metric(seed, 'out_of_sample', doc['metric']), '.3f')}")
+        lines.append(line)
     lines.append("Ties keep the grid's order; non-finite figures (a run without trades has "
                  "Sharpe +inf) and runs under --min-trades rank last.")
     return lines

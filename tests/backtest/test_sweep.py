@@ -193,6 +193,9 @@ def test_sweep_command_prints_json_and_writes_a_report_with_heatmaps(
     assert doc["picked"] == doc["top"][0]
     assert set(doc["windows"]) == {"in_sample", "out_of_sample"}
     assert 1 <= doc["picked"]["out_of_sample_rank"] <= 8
+    seed = doc["default_params"]
+    assert (seed["rsi_window"], seed["ema_fast"], seed["ema_slow"]) == (14, 12, 26)
+    assert 1 <= seed["rank"] <= 8
     page = report.read_text()
     assert "Ranked combinations" in page
     assert page.count("EMA slow span") == 2  # one heatmap per window
