@@ -5,8 +5,8 @@ pair has fast < slow, stop loss 1.5% (RiskConfig's). It is centred on the seed's
 was not picked for what it shows. Parameters are picked on the first 70% of the traded bars and
 reported on the rest, side by side; the out-of-sample run's warm-up is the in-sample tail.
 
-Only the standard library is imported at module level, so ``main.py --help`` stays instant;
-the numbers live in ``backtest.sweep_kernel``.
+Only the standard library and core.errors are imported at module level, so ``main.py --help``
+stays instant; the numbers live in ``backtest.sweep_kernel``.
 """
 
 from __future__ import annotations
