@@ -30,6 +30,7 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
     from journal import Journal
     from journal.records import RunMode
     from trading.alerts import build_alerter
+    from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
     from trading.run_command import _drive, _loop
     from trading.setup import Parts, build_sizing, restore_risk
@@ -44,7 +45,8 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
     results = default_results_path(env)
     overridden = _live_gates(args, env, strategy, live=live, results=results, now=clock.now())
     alerter = build_alerter(env)
-    with Journal(journal_path(env, mode), clock=clock) as journal:
+    path = journal_path(env, mode)
+    with single_instance(path), Journal(path, clock=clock) as journal:
         broker = CcxtBroker.connect(
             settings, journal=journal, state=journal, clock=clock,
             config=CcxtBrokerConfig(symbols=strategy.symbols, fee=strategy.fee),

@@ -98,6 +98,7 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
     from data.timeframe import timeframe_ms
     from journal import Journal
     from journal.records import RunMode
+    from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
     from trading.setup import build_paper_parts
 
@@ -107,7 +108,8 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
     market = ExchangeMarket(timeframe=strategy.timeframe, clock=clock,
                             exchange_id=args.exchange, exchange=exchange,
                             cache_dir=default_cache_dir(env))
-    with Journal(journal_path(env, RunMode.PAPER), clock=clock) as journal:
+    path = journal_path(env, RunMode.PAPER)
+    with single_instance(path), Journal(path, clock=clock) as journal:
         parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=False,
                                   results_path=default_results_path(env))
         paper: Any = parts.broker
@@ -176,6 +178,7 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
     from core.paths import journal_path
     from data.loader import load_ohlcv
     from data.timeframe import infer_timeframe
+    from trading.instance_lock import single_instance
     from trading.replay import replay
     from trading.runner import stop_on_signals
 
@@ -184,11 +187,14 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
     timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=args.replay)
     strategy = _with(strategy, symbols=(symbol,), timeframe=timeframe)
     path = journal_path(env, "replay")
-    _check_replay_journal(path, source=str(Path(args.replay).resolve()), fresh=args.fresh)
+    source = str(Path(args.replay).resolve())
+    speed = _speed(args.speed)
     stop = threading.Event()
-    with stop_on_signals(stop):
-        result = replay({symbol: frame}, strategy, journal_path=path, speed=_speed(args.speed),
-                        stop=stop, source=str(Path(args.replay).resolve()))
+    with single_instance(path), stop_on_signals(stop):
+        # Under the lock: --fresh must never move the journal of a replay that is running.
+        _check_replay_journal(path, source=source, fresh=args.fresh)
+        result = replay({symbol: frame}, strategy, journal_path=path, speed=speed, stop=stop,
+                        source=source)
     state = "finished" if result.finished else "stopped (run again to continue)"
     print(f"replay {state}: {result.bars_done:,} bars this run, last bar {result.last_bar}; "
           f"journal {path} (`python main.py report --mode replay`)")

@@ -178,3 +178,18 @@ def test_entry_fill_kinds_are_recorded(demo_file: Path, tmp_path: Path) -> None:
     assert main(["run", "--replay", str(demo_file)], environ=env) == 0
     kinds = {k for k, *_ in fills_of(tmp_path / "state" / "replay" / "journal.sqlite3")}
     assert str(OrderKind.ENTRY) in kinds
+
+
+def test_a_second_bot_on_the_same_journal_is_refused(
+    demo_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trading.instance_lock import single_instance
+
+    journal_file = tmp_path / "state" / "replay" / "journal.sqlite3"
+    with single_instance(journal_file):
+        assert main(["run", "--replay", str(demo_file)], environ=env_for(tmp_path / "state")) == 2
+        err = capsys.readouterr().err
+        assert f"pid {os.getpid()}" in err
+        assert "is running" in err
+    # Released with its holder: the next bot starts.
+    assert main(["run", "--replay", str(demo_file)], environ=env_for(tmp_path / "state")) == 0
