@@ -94,7 +94,8 @@ def run_backtest_command(
 
         result, scorer_info = run_full(args, environ, config, bars.frame, clock=clock,
                                        http_client=http_client)
-        outcome = _full_outcome(result, bars, scorer_info)
+        outcome = _full_outcome(result, bars, scorer_info,
+                                vectorbt=args.accounts == "vectorbt" or bool(args.report))
     gates = evaluate_gates(outcome.stats, gate_settings)
     files = _write_files(args, environ, outcome, gates, clock)
     if args.json:
@@ -139,15 +140,24 @@ def _check_engine_options(args: argparse.Namespace) -> None:
         log.warning("--engine seed always uses the seed's SMA RSI; --rsi-method is ignored")
 
 
-def _full_outcome(result: Any, bars: Bars, scorer_info: dict[str, Any]) -> Outcome:
-    portfolio = result.portfolio(bars.timeframe)
+def _full_outcome(
+    result: Any, bars: Bars, scorer_info: dict[str, Any], *, vectorbt: bool
+) -> Outcome:
+    """Figures from the kernel's orders (vectorbt's definitions), or from vectorbt's Portfolio
+    when asked (``--accounts vectorbt``) or needed (the report's plots)."""
     halts = result.halts()
+    kinds, refused = list(halts["kind"]), result.rejections()
+    portfolio = result.portfolio(bars.timeframe) if vectorbt else None
+    if portfolio is not None:
+        stats = portfolio_stats(portfolio, halt_kinds=kinds, rejections=refused)
+    else:
+        from backtest.figures import kernel_stats
+
+        stats = kernel_stats(result, bars.timeframe, halt_kinds=kinds, rejections=refused)
     return Outcome(
         engine="full", config=result.config, bars=bars,
         traded_index=pd.DatetimeIndex(result.bars.index), portfolio=portfolio,
-        trades=result.trades(), halts=halts, kelly=result.kelly_inputs(),
-        stats=portfolio_stats(portfolio, halt_kinds=list(halts["kind"]),
-                              rejections=result.rejections()),
+        trades=result.trades(), halts=halts, kelly=result.kelly_inputs(), stats=stats,
         scorer=scorer_info,
     )
 
