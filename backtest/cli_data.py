@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 
@@ -20,7 +18,7 @@ from core.clock import Clock
 from core.errors import ConfigError, DataError
 from data.cache import default_cache_dir
 from data.fetcher import fetch_ohlcv, make_exchange, parse_since
-from data.loader import load_ohlcv
+from data.loader import load_ohlcv, symbol_from_file_name
 from data.timeframe import index_ms, infer_timeframe, latest_closed_open_ms, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -32,10 +30,6 @@ DEFAULT_SYMBOL = "BTC/USDT"
 DEFAULT_TIMEFRAME = "1h"
 DEFAULT_LOOKBACK = timedelta(days=365)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# "BTCUSDT_1h_binance_spot_..." -> BTC/USDT: the shared files are named after the market.
-_FILE_SYMBOL = re.compile(r"^([A-Z0-9]{2,15}?)(USDT|USDC|FDUSD|BUSD|TUSD|BTC|ETH|BNB|EUR)_")
-
-
 @dataclass(frozen=True)
 class Bars:
     """Closed bars (UTC index, warm-up included) and where they came from."""
@@ -75,12 +69,6 @@ def window(
     start = 0 if since_ms is None else int(ts.searchsorted(since_ms, side="left"))
     stop = len(ts) if until_ms is None else int(ts.searchsorted(until_ms, side="left"))
     return frame.iloc[max(0, start - (warmup - 1)):stop]
-
-
-def symbol_from_file_name(path: str) -> str | None:
-    """BASE/QUOTE from a file named like the shared data ("ETHUSDT_1h_..."), else None."""
-    match = _FILE_SYMBOL.match(Path(path).name.upper())
-    return f"{match.group(1)}/{match.group(2)}" if match else None
 
 
 def _from_file(args: argparse.Namespace) -> Bars:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -150,3 +151,13 @@ def save_ohlcv_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         table[column] = frame[column].to_numpy()
     table.to_csv(out, index=False)
     return out
+
+
+# "BTCUSDT_1h_binance_spot_..." -> BTC/USDT: the shared files are named after the market.
+_FILE_SYMBOL = re.compile(r"^([A-Z0-9]{2,15}?)(USDT|USDC|FDUSD|BUSD|TUSD|BTC|ETH|BNB|EUR)_")
+
+
+def symbol_from_file_name(path: str | os.PathLike[str]) -> str | None:
+    """BASE/QUOTE from a file named like the shared data ("ETHUSDT_1h_..."), else None."""
+    match = _FILE_SYMBOL.match(Path(path).name.upper())
+    return f"{match.group(1)}/{match.group(2)}" if match else None

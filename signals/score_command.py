@@ -81,14 +81,12 @@ def _load(args: argparse.Namespace, env: Mapping[str, str], need: int) -> tuple[
 
 
 def _symbol_from_file(path: str) -> str:
-    # ../shared/data names files BTCUSDT_1h_...; the prompt wants BTC/USDT.
-    from pathlib import Path
+    from data.loader import symbol_from_file_name
 
-    head = Path(path).name.split("_", 1)[0].upper()
-    for quote in ("USDT", "USDC", "BUSD", "BTC", "ETH", "EUR", "USD"):
-        if head.endswith(quote) and len(head) > len(quote):
-            return f"{head[: -len(quote)]}/{quote}"
-    raise ConfigError(f"cannot tell the symbol from {path!r}; pass --as-symbol BASE/QUOTE")
+    symbol = symbol_from_file_name(path)
+    if symbol is None:
+        raise ConfigError(f"cannot tell the symbol from {path!r}; pass --as-symbol BASE/QUOTE")
+    return symbol
 
 
 def _print_score(score: Any) -> None:

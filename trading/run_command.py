@@ -174,9 +174,8 @@ def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool,
 def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
     import pandas as pd
 
-    from backtest.cli_data import symbol_from_file_name
     from core.paths import journal_path
-    from data.loader import load_ohlcv
+    from data.loader import load_ohlcv, symbol_from_file_name
     from data.timeframe import infer_timeframe
     from trading.instance_lock import single_instance
     from trading.replay import replay

@@ -25,10 +25,11 @@ import pandas as pd
 import pytest
 
 from backtest.cli import DEFAULTS, add_arguments
-from backtest.cli_data import symbol_from_file_name, window
+from backtest.cli_data import window
 from backtest.engine import BacktestConfig, run_backtest
 from backtest.kelly_store import load_backtest_results
 from data import load_ohlcv, synthetic_ohlcv
+from data.loader import symbol_from_file_name
 from main import main
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams
