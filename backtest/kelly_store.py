@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -25,6 +24,7 @@ from typing import Any
 from backtest.engine import BacktestConfig, KellyInputs
 from backtest.gates import GateResult
 from core.errors import ConfigError, DataError
+from core.files import write_atomically
 from core.paths import state_dir
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams
@@ -144,18 +144,7 @@ def save_backtest_results(path: str | os.PathLike[str], saved: SavedBacktest) ->
     """Write ``saved`` as JSON atomically (temp file, fsync, rename); return the path."""
     target = Path(path)
     text = json.dumps(to_json(saved), indent=2, allow_nan=False) + "\n"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda fh: fh.write(text), binary=False)
 
 
 def to_json(saved: SavedBacktest) -> dict[str, Any]:

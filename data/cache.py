@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.files import write_atomically
 from data.integrity import check_ohlcv
 from data.timeframe import index_ms
 
@@ -113,16 +113,7 @@ def write_cache(key: CacheKey, cache_dir: Path, bars: CachedBars) -> Path:
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()}
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda fh: pq.write_table(table, fh), binary=True)
     log.debug("wrote %d bars to %s", len(bars.frame), path)
     return path
 

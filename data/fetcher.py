@@ -55,14 +55,15 @@ def make_exchange(
         config["options"] = {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}}
     exchange = getattr(ccxt, exchange_id)(config)
     if base_url:
-        exchange.urls["api"] = _rebase(exchange.urls["api"], base_url)
+        exchange.urls["api"] = rebase_urls(exchange.urls["api"], base_url)
     return exchange
 
 
-def _rebase(urls: Any, base_url: str) -> Any:
+def rebase_urls(urls: Any, base_url: str) -> Any:
     """Keep each API path but swap scheme and host: 'https://api.x.com/api/v3' -> base/api/v3."""
+    # Tests point a real ccxt client at a fake server this way (data and execution alike).
     if isinstance(urls, dict):
-        return {k: _rebase(v, base_url) for k, v in urls.items()}
+        return {k: rebase_urls(v, base_url) for k, v in urls.items()}
     if isinstance(urls, str):
         return base_url.rstrip("/") + urlsplit(urls).path
     return urls

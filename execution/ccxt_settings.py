@@ -16,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 from core.secrets import Secret, secret_from_env
@@ -166,7 +165,9 @@ def make_trading_exchange(settings: CcxtSettings) -> Any:
                 f"--live with {LIVE_FLAG}=yes")
         exchange.set_sandbox_mode(True)
     if settings.base_url:
-        exchange.urls["api"] = _rebase(exchange.urls["api"], settings.base_url)
+        from data.fetcher import rebase_urls
+
+        exchange.urls["api"] = rebase_urls(exchange.urls["api"], settings.base_url)
     return exchange
 
 
@@ -200,12 +201,3 @@ def wire_logger(secrets: tuple[Secret, ...]) -> logging.Logger:
     if _REDACTOR not in logger.filters:
         logger.addFilter(_REDACTOR)
     return logger
-
-
-def _rebase(urls: Any, base_url: str) -> Any:
-    """Keep each API path, swap scheme and host (tests point the client at a fake server)."""
-    if isinstance(urls, dict):
-        return {k: _rebase(v, base_url) for k, v in urls.items()}
-    if isinstance(urls, str):
-        return base_url.rstrip("/") + urlsplit(urls).path
-    return urls
