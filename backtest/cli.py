@@ -59,7 +59,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of the backtest command."""
-    _data_options(parser)
+    add_data_options(parser)
     _cost_options(parser)
     _signal_options(parser)
     _risk_options(parser)
@@ -75,7 +75,8 @@ def add_strategy_options(parser: argparse.ArgumentParser) -> None:
     _risk_options(parser)
 
 
-def _data_options(parser: argparse.ArgumentParser) -> None:
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """--data FILE or --symbol/--timeframe/--since/--until/--exchange (backtest and sweep)."""
     g = parser.add_argument_group(
         "data", "Either --data FILE, or bars from the exchange through the local cache."
     )

@@ -36,13 +36,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         "EMA spans (and stop loss if asked), rank them on the in-sample bars and report the "
         "same combinations on the out-of-sample bars that follow.", allow_abbrev=False,
     )
-    data = parser.add_argument_group("data", "As for backtest: --data FILE, or the cache.")
-    data.add_argument("--data", metavar="FILE", help="OHLCV file (.csv, .csv.gz, .parquet)")
-    data.add_argument("--symbol", help="market (default: from the file name, else BTC/USDT)")
-    data.add_argument("--timeframe", help="bar length without --data (default 1h)")
-    data.add_argument("--since", metavar="DATE", help="first bar traded, YYYY-MM-DD UTC")
-    data.add_argument("--until", metavar="DATE", help="stop before this time (exclusive)")
-    data.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
+    from backtest.cli import add_data_options
+
+    add_data_options(parser)
     grid = parser.add_argument_group("grid", "A range A:B or A:B:STEP (inclusive) or a list A,B.")
     grid.add_argument("--rsi-windows", default=DEFAULT_RSI, help="(%(default)s)")
     grid.add_argument("--ema-fasts", default=DEFAULT_FAST, help="(%(default)s)")
