@@ -56,7 +56,6 @@ class DecisionInputs:
 
     row: SignalRow
     symbol: str
-    holding: bool
     equity: float
     manual_halt: str  # reason of an operator halt in force, "" when none
     flatten_on_halt: bool

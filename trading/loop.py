@@ -160,7 +160,7 @@ class TradingLoop:
         row = latest_signal(window, self.settings.signal)
         holding = self._broker.position(symbol).is_open
         inp = DecisionInputs(
-            row=row, symbol=symbol, holding=holding, equity=equity,
+            row=row, symbol=symbol, equity=equity,
             manual_halt=self.book.manual_halt,
             flatten_on_halt=self.settings.flatten_on_halt,
             stop_loss_pct=self.risk.config.stop_loss_pct,

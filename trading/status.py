@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -69,13 +69,3 @@ class LoopStatus:
         self.daily_pnl = equity - s.daily_start_equity
         self.halt = str(s.halt_kind)
         self.halt_reason = s.halt_reason
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values for a log line or JSON."""
-        return {
-            "bar_time": None if self.bar_time is None else self.bar_time.isoformat(),
-            "equity": self.equity, "peak": self.peak, "drawdown": self.drawdown,
-            "daily_pnl": self.daily_pnl, "halt": self.halt, "halt_reason": self.halt_reason,
-            "breakers": dict(self.breakers), "errors": self.errors,
-            "next_wake": None if self.next_wake is None else self.next_wake.isoformat(),
-        }
