@@ -17,8 +17,11 @@ from core.domain import Fill, Order, OrderUpdate
 class OrderJournal(Protocol):
     """Append-only record of orders and fills."""
 
-    def record_order_intent(self, order: Order) -> None:
-        """Record an order before its request is sent; a repeated client id is an error."""
+    def record_order_intent(self, order: Order, *, simulated: bool = False) -> None:
+        """Record an order before its request is sent; a repeated client id is an error.
+
+        ``simulated``: a paper order, which may commit with its fill in one transaction.
+        """
         ...
 
     def record_order_update(self, update: OrderUpdate) -> None:

@@ -122,6 +122,14 @@ class Broker(Protocol):
         """Advance to a closed bar: fills of stops it triggered (paper) or that filled."""
         ...
 
+    def reload(self) -> None:
+        """Discard what is in memory and take the broker's state as the journal has it.
+
+        The loop calls it after a bar whose transaction rolled back (a failed write), so that
+        memory never runs ahead of what is on disk.
+        """
+        ...
+
 
 class ReconciliationError(BotError):
     """The bot's records and the broker disagree: it must not trade until an operator looks."""

@@ -198,6 +198,10 @@ class CcxtBroker:
             self._book.put(pos.unprotected(self._clock.now()))
         return len(ours)
 
+    def reload(self) -> None:
+        """Positions and executed ids as the journal has them."""
+        self._book.reload()
+
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Poll ``bar.symbol``: fills of stops that triggered, then the protection watchdog."""
         return self.poll(bar.symbol)

@@ -199,7 +199,7 @@ class PaperBroker:
         pct = float(order.stop_loss_pct)
         if not (0.0 < pct < 1.0):
             raise OrderRejected(f"stop_loss_pct must be in (0, 1), got {order.stop_loss_pct}")
-        self._journal.record_order_intent(order)
+        self._journal.record_order_intent(order, simulated=True)
         try:
             fill_price, units, notional, fees = self._entry_terms(order, price)
         except OrderRejected as e:
@@ -244,7 +244,8 @@ class PaperBroker:
             return []
         fill_price = price * (1.0 - self.config.slippage)
         market = self._market(order.symbol)
-        self._journal.record_order_intent(replace(order, amount_base=_dec(held.units)))
+        self._journal.record_order_intent(replace(order, amount_base=_dec(held.units)),
+                                          simulated=True)
         if market is not None:
             try:
                 market.check(_dec(held.units), _dec(fill_price), "exit")
@@ -267,7 +268,9 @@ class PaperBroker:
     # -- journal and state -------------------------------------------------------------------
     def _fill(self, cid: str, symbol: str, side: Side, units: float, price: float, fees: float,
               when: datetime, kind: OrderKind) -> Fill:
-        self._save()  # the wallet first: a crash now leaves an intent that reconcile() settles
+        # The wallet, the fill and (for an entry) its stop are written inside the loop's bar
+        # transaction: a kill leaves all of them or none (trading.loop).
+        self._save()
         fill = Fill(cid, symbol, side, _dec(units), _dec(price), _dec(fees),
                     self.config.quote_asset, when, kind=kind)
         self._journal.record_order_update(OrderUpdate(
@@ -280,7 +283,7 @@ class PaperBroker:
         order = Order(symbol, Side.SELL, Decimal(0), client_id=cid, kind=OrderKind.STOP,
                       amount_base=_dec(units), stop_price=_dec(stop), bar_time=bar,
                       reason="protective stop")
-        self._journal.record_order_intent(order)
+        self._journal.record_order_intent(order, simulated=True)
         self._update(cid, OrderStatus.OPEN, "paper stop working")
 
     def _update(self, cid: str, status: OrderStatus, detail: str) -> None:
@@ -314,6 +317,13 @@ class PaperBroker:
             "positions": {s: h.to_json() for s, h in self._held.items()},
             "done": list(self._done),
         })
+
+    def reload(self) -> None:
+        """Forget what is in memory and take the wallet as the journal has it (after a failed
+        bar, whose transaction rolled back)."""
+        self._cash = self.config.initial_quote
+        self._held, self._done = {}, []
+        self._load()
 
     def _load(self) -> None:
         raw = self._state.load_state(self._key)

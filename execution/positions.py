@@ -93,7 +93,11 @@ class PositionBook:
 
     def __init__(self, store: StateStore, key: str) -> None:
         self._store, self._key = store, key
-        raw = store.load_state(key) or {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Take positions and executed ids as the store has them (memory is discarded)."""
+        raw = self._store.load_state(self._key) or {}
         self._positions = {s: LivePosition.from_json(p)
                            for s, p in raw.get("positions", {}).items()}
         self._done: list[str] = list(raw.get("done", []))

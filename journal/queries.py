@@ -159,6 +159,19 @@ class JournalQueries:
         ).fetchall()
         return [_fill(r) for r in rows]
 
+    def fills_since(self, fill_id: int) -> list[tuple[int, Fill]]:
+        """Fills recorded after row ``fill_id``, with their row ids, in the order recorded."""
+        rows = self._db.execute(
+            f"SELECT id, {_FILL_COLUMNS} FROM fills WHERE id > ? ORDER BY id",  # noqa: S608
+            (fill_id,),
+        ).fetchall()
+        return [(int(r[0]), _fill(r[1:])) for r in rows]
+
+    def last_fill_id(self) -> int:
+        """The row id of the last fill recorded (0 when there is none)."""
+        row = self._db.execute("SELECT max(id) FROM fills").fetchone()
+        return int(row[0] or 0)
+
     def fills_for(self, client_id: str) -> list[Fill]:
         """The fills already recorded for one order (to reconcile without doubling them)."""
         rows = self._db.execute(

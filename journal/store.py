@@ -63,10 +63,16 @@ class Journal(JournalQueries):
         *,
         clock: Clock | None = None,
         busy_timeout_s: float = 10.0,
+        durable: bool = True,
     ) -> None:
         self._path = schema.default_journal_path() if path is None else Path(path)
         self._clock: Clock = clock if clock is not None else SystemClock()
         super().__init__(schema.connect(self._path, busy_timeout_s=busy_timeout_s))
+        if not durable:
+            # Replay only: in WAL mode NORMAL still survives a killed process (each commit is
+            # in the WAL before COMMIT returns), it just skips the fsync per commit, so a power
+            # cut may lose the last bars, which a replay simply runs again. Live keeps FULL.
+            self._db.execute("PRAGMA synchronous = NORMAL")
         self._depth = 0
         self._run_id: int | None = None
 
@@ -241,9 +247,14 @@ class Journal(JournalQueries):
 
     # --- orders and fills (core.ports.OrderJournal) ---------------------------------------------
 
-    def record_order_intent(self, order: Order) -> None:
-        """Record an order before its request is sent; a repeated client id raises."""
-        if self._depth:
+    def record_order_intent(self, order: Order, *, simulated: bool = False) -> None:
+        """Record an order before its request is sent; a repeated client id raises.
+
+        ``simulated``: the order never leaves the process (paper), so its intent may join the
+        bar's batch and commit with its fill. A real order's intent is refused inside a batch:
+        it must be committed before the request is sent.
+        """
+        if self._depth and not simulated:
             raise JournalError(
                 "record_order_intent inside a batch: the intent must be committed before the "
                 "order is sent, so it cannot wait for the batch"

@@ -1,8 +1,9 @@
 """The loop's own bookkeeping, saved in the journal so that a restart continues the same run.
 
-What is kept: orders decided but not yet executed (paper fills them at the next open), the
-entry fill of each open position (for the closed trade's P&L), the last bar processed per
-symbol, the sizing accumulators, and the operator's manual halt.
+What is kept: orders decided but not yet executed (paper fills them at the next open; live
+sends them right after the bar commits), the entry fill of each open position (for the closed
+trade's P&L), the fill cursor (the last journaled fill already accounted), the last bar
+processed per symbol, the sizing accumulators, and the operator's manual halt.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from trading.sizing import RollingKelly, SizingSource
 PENDING_KEY = "loop:pending"
 ENTRIES_KEY = "loop:entries"
 SIZING_KEY = "loop:sizing"
+FILLS_KEY = "loop:fills"
 # Closed bars fetched beyond the signal warm-up, so a short downtime is caught up bar by bar.
 CATCH_UP_BARS = 24
 
@@ -49,6 +51,7 @@ class LoopBook:
     last_bar: dict[str, pd.Timestamp] = field(default_factory=dict)
     last_close: dict[str, float] = field(default_factory=dict)
     manual_halt: str = ""
+    fill_cursor: int = 0
 
     @classmethod
     def load(cls, journal: Journal, symbols: tuple[str, ...]) -> LoopBook:
@@ -64,12 +67,18 @@ class LoopBook:
                 book.last_bar[symbol] = pd.Timestamp(saved["time"])
         halt = journal.manual_halt()
         book.manual_halt = halt.reason if halt is not None else ""
+        cursor = journal.load_state(FILLS_KEY)
+        # A journal written before the cursor existed had accounted every fill it holds.
+        book.fill_cursor = int(cursor["last_id"]) if cursor else journal.last_fill_id()
         return book
 
     def save(self, journal: Journal, sizing: SizingSource) -> None:
-        """Write pending orders, open entries and sizing accumulators."""
+        """Write pending orders, open entries, the fill cursor, last bars and sizing."""
         journal.save_state(PENDING_KEY, {s: _order_json(o) for s, o in self.pending.items()})
         journal.save_state(ENTRIES_KEY, {s: _fill_json(f) for s, f in self.entries.items()})
+        journal.save_state(FILLS_KEY, {"last_id": self.fill_cursor})
+        for symbol, when in self.last_bar.items():
+            journal.save_state(last_bar_key(symbol), {"time": when.isoformat()})
         if isinstance(sizing, RollingKelly):
             journal.save_state(SIZING_KEY, sizing.to_dict())
 

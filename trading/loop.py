@@ -1,13 +1,27 @@
 """The trading loop: one decision path for replay, paper and live (ARCHITECTURE.md).
 
-``TradingLoop.step()`` processes every closed bar it has not processed yet, in time order:
-1. operator commands (halt / resume) queued in the journal are applied;
-2. per symbol: what the previous close decided is executed (paper: at this bar's open), then
+``TradingLoop.step()`` applies queued operator commands, then processes every closed bar it has
+not processed yet, in time order:
+1. per symbol: what the previous close decided is executed (paper: at this bar's open), then
    the broker advances to the bar (paper: the protective stop, from the fill bar on);
+2. every fill the journal holds beyond the loop's fill cursor is accounted: the open entry, the
+   closed trade's P&L, the loss streak and cooldown, the Kelly counters;
 3. equity is marked at the close and the kill switches step on it (the bar's UTC day);
 4. per symbol: the decision for the next open (exits, or an entry: checks, scorer, size).
-State (risk, pending orders, sizing, last bar) is saved in one journal transaction per bar, so
-a restart continues exactly where the last finished bar left off.
+
+One bar is one atomic unit: everything it changes (wallet, orders, fills, trade ledger, risk
+and sizing state, halts, decisions, the last bar done) commits in one journal transaction, so a
+kill at any instant leaves the bar before or the bar after, never half of one. An operator
+command commits with its effect and its ack. Alerts go out only after their commit. A bar whose
+transaction fails is rolled back and the loop reloads its state from the journal, so memory
+never runs ahead of the disk.
+
+Live orders leave the process, so they cannot commit with their bar: the bar commits its
+decision with the order as *pending*; right after the commit the broker journals the intent
+(its own commit), sends it and journals the answer; a second transaction then folds the fills
+and clears the pending order. A kill anywhere in between leaves the order pending: the next
+step sends it again under the same client id, which the broker resolves by looking it up
+(never a duplicate, never forgotten). Fills folded by the cursor are counted exactly once.
 """
 
 from __future__ import annotations
@@ -25,7 +39,7 @@ from core.domain import Bar, Fill, Order, OrderKind
 from core.errors import BotError
 from execution.broker import Broker
 from journal import Journal
-from journal.records import RISK_STATE_KEY, last_bar_key
+from journal.records import RISK_STATE_KEY
 from risk.manager import RiskManager
 from signals.quant_signals import SignalParams, latest_signal
 from signals.scorer import Scorer
@@ -34,7 +48,7 @@ from trading.alerts import Alerter, AlertKind
 from trading.decide import ENTER, Decision, DecisionInputs, decide_entry, decide_exit
 from trading.decide import refuse_before_scoring as pre_check
 from trading.market import MarketData
-from trading.sizing import SizingSource
+from trading.sizing import RollingKelly, SizingSource
 from trading.status import LoopStatus, SymbolStatus
 
 log = logging.getLogger(__name__)
@@ -77,18 +91,41 @@ class TradingLoop:
         self._market, self._scorer, self._broker = market, scorer, broker
         self._journal, self.risk, self.sizing = journal, risk, sizing
         self._clock, self._alerter = clock, alerter
+        # What memory is reset to when a bar rolls back and the journal has nothing saved yet.
+        self._risk_at_start = risk.to_dict()
+        self._sizing_at_start = sizing.to_dict() if isinstance(sizing, RollingKelly) else None
+        self._outbox: list[tuple[AlertKind, str]] = []
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
     def step(self) -> int:
         """Apply operator commands, then process every new closed bar; returns bars done."""
-        self._apply_commands()
-        windows = {s: self._window(s) for s in self.settings.symbols}
-        times = self._new_bar_times(windows)
-        for n, when in enumerate(times):
-            decide = self.settings.decide_on_catch_up or n == len(times) - 1
-            self._process(when, windows, decide=decide)
+        try:
+            self._apply_commands()
+            if not self.settings.deferred_fills:
+                self._send_pending(self._last_done())  # left pending by a kill: resolve now
+            windows = {s: self._window(s) for s in self.settings.symbols}
+            times = self._new_bar_times(windows)
+            for n, when in enumerate(times):
+                decide = self.settings.decide_on_catch_up or n == len(times) - 1
+                self._process(when, windows, decide=decide)
+        except BaseException:
+            self._outbox.clear()  # nothing of a rolled-back bar may be said
+            self.reload()
+            raise
         return len(times)
+
+    def reload(self) -> None:
+        """Take every piece of loop state from the journal again (memory is discarded)."""
+        j = self._journal
+        self.book = book.LoopBook.load(j, self.settings.symbols)
+        saved = j.risk_state()
+        self.risk = RiskManager.from_dict(self.risk.config, saved or self._risk_at_start,
+                                          clock=self._clock)
+        if isinstance(self.sizing, RollingKelly) and self._sizing_at_start is not None:
+            self.sizing.load(self._sizing_at_start)
+            book.restore_sizing(j, self.sizing)
+        self._broker.reload()
 
     # -- bars -------------------------------------------------------------------------------
     def _window(self, symbol: str) -> pd.DataFrame:
@@ -105,47 +142,79 @@ class TradingLoop:
             times.update(t for t in usable if last is None or t > last)
         return sorted(times)
 
+    def _last_done(self) -> pd.Timestamp | None:
+        return max(self.book.last_bar.values()) if self.book.last_bar else None
+
     def _process(
         self, when: pd.Timestamp, windows: Mapping[str, pd.DataFrame], *, decide: bool
     ) -> None:
         bars = {s: _bar(s, f, when) for s, f in windows.items() if when in f.index}
-        for bar in bars.values():
-            self._execute(bar)
-        prices = {s: b.close for s, b in bars.items()}
-        prices.update({s: p for s, p in self.book.last_close.items() if s not in prices})
-        equity = self._broker.equity(prices)
-        self.risk.check_and_update(equity, now=when.to_pydatetime())
-        self._route_risk_events()
-        decisions = []
-        if decide:
-            for symbol in bars:
-                window = windows[symbol].loc[:when].tail(self.settings.signal.warmup_bars)
-                decisions.append(self._decide(symbol, window, equity))
-        self._save(when, bars, equity, decisions)
+        simulated = self.settings.deferred_fills
+        if not simulated:
+            for bar in bars.values():  # a real exchange: its requests commit on their own
+                self._broker.on_bar(bar)
+        with self._journal.batch():
+            for bar in bars.values():
+                if simulated:
+                    self._execute(bar)
+                self.book.last_close[bar.symbol] = bar.close
+            self._fold_fills(when.to_pydatetime())
+            prices = {s: b.close for s, b in bars.items()}
+            prices.update({s: p for s, p in self.book.last_close.items() if s not in prices})
+            equity = self._broker.equity(prices)
+            self.risk.check_and_update(equity, now=when.to_pydatetime())
+            self._route_risk_events()
+            decisions = []
+            if decide:
+                for symbol in bars:
+                    window = windows[symbol].loc[:when].tail(self.settings.signal.warmup_bars)
+                    decisions.append(self._decide(symbol, window, equity))
+            self._save(when, bars, equity, decisions)
+        self._flush_outbox()
+        if not simulated:
+            self._send_pending(when)
 
     # -- execution --------------------------------------------------------------------------
     def _execute(self, bar: Bar) -> None:
-        fills: list[Fill] = []
         pending = self.book.pending.pop(bar.symbol, None)
         if pending is not None:
-            fills += self._submit(pending, bar)
-        fills += self._broker.on_bar(bar)
-        for fill in fills:
-            self._account(fill, bar)
-        self.book.last_close[bar.symbol] = bar.close
+            self._submit(pending, price=bar.open, at=bar.time)
+        self._broker.on_bar(bar)
 
-    def _submit(self, order: Order, bar: Bar) -> list[Fill]:
+    def _submit(self, order: Order, *, price: float | None, at: datetime) -> None:
         try:
-            return self._broker.submit(order, price=bar.open, at=bar.time)
+            self._broker.submit(order, price=price, at=at)
         except BotError as e:
             log.warning("order %s on %s failed: %s", order.kind, order.symbol, e)
-            self._alerter.alert(AlertKind.ORDER_FAILURE, f"{order.symbol} {order.kind}: {e}")
-            return []
+            self._outbox.append((AlertKind.ORDER_FAILURE, f"{order.symbol} {order.kind}: {e}"))
 
-    def _account(self, fill: Fill, bar: Bar) -> None:
+    def _send_pending(self, when: pd.Timestamp | None) -> None:
+        """Live: send what the committed bar decided, then fold its fills in a second commit."""
+        if not self.book.pending:
+            return
+        for order in list(self.book.pending.values()):
+            # The intent, the request and the answer are journaled by the broker, each
+            # committed before the next step; the same client id resumes after a kill.
+            self._submit(order, price=None, at=self._clock.now())
+        at = when.to_pydatetime() if when is not None else self._clock.now()
+        with self._journal.batch():
+            self.book.pending.clear()
+            self._fold_fills(at)
+            self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
+            self._route_risk_events()
+            self.book.save(self._journal, self.sizing)
+        self._flush_outbox()
+
+    def _fold_fills(self, when: datetime) -> None:
+        """Account every journaled fill past the cursor, once, on the bar ``when``."""
+        for fill_id, fill in self._journal.fills_since(self.book.fill_cursor):
+            self._account(fill, when)
+            self.book.fill_cursor = fill_id
+
+    def _account(self, fill: Fill, when: datetime) -> None:
         if fill.kind is OrderKind.ENTRY:
             self.book.open_entry(fill)
-            self.risk.record_entry(now=bar.time)
+            self.risk.record_entry(now=when)
             return
         closed = self.book.close_entry(fill)
         if closed is None:
@@ -153,7 +222,7 @@ class TradingLoop:
         pnl, ret = closed
         self.sizing.record_close(pnl, ret)
         # A cooldown it starts is queued in the manager and journaled with the other events.
-        self.risk.record_trade_close(pnl, now=bar.time)
+        self.risk.record_trade_close(pnl, now=when)
 
     # -- decisions --------------------------------------------------------------------------
     def _decide(self, symbol: str, window: pd.DataFrame, equity: float) -> Decision:
@@ -172,7 +241,8 @@ class TradingLoop:
         else:
             decision = self._entry(inp, window)
         if decision.order is not None:
-            self._place(decision.order)
+            # Paper fills it at the next bar's open; live sends it right after this bar commits.
+            self.book.pending[symbol] = decision.order
         self.status.symbols[symbol] = SymbolStatus.of(decision, row, self._broker, symbol)
         return decision
 
@@ -201,33 +271,29 @@ class TradingLoop:
             )
         return score
 
-    def _place(self, order: Order) -> None:
-        if self.settings.deferred_fills:
-            self.book.pending[order.symbol] = order
-            return
-        for fill in self._broker.submit(order, at=self._clock.now()):
-            # Live fills come back at once; stamp them with the decision bar for the book.
-            self._account(fill, _bar_at(order.symbol, order.bar_time, fill))
-
     # -- journal ----------------------------------------------------------------------------
     def _route_risk_events(self) -> None:
         for event in self.risk.drain_events():
             self._journal.record_risk_event(event)
-            self._alerter.alert(_alert_kind(str(event.kind)), event.reason)
+            self._outbox.append((_alert_kind(str(event.kind)), event.reason))
+
+    def _flush_outbox(self) -> None:
+        """Send the alerts of what has just committed (never before: a rollback unsays it)."""
+        outbox, self._outbox = self._outbox, []
+        for kind, text in outbox:
+            self._alerter.alert(kind, text)
 
     def _save(
         self, when: pd.Timestamp, bars: Mapping[str, Bar], equity: float,
         decisions: list[Decision],
     ) -> None:
-        with self._journal.batch():
-            for d in decisions:
-                self._journal.record_decision(book.decision_record(d))
-            self._journal.record_equity(book.equity_snapshot(when, equity, self.risk, self._clock))
-            self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
-            self.book.save(self._journal, self.sizing)
-            for symbol in bars:
-                self._journal.save_state(last_bar_key(symbol), {"time": when.isoformat()})
-                self.book.last_bar[symbol] = when
+        for d in decisions:
+            self._journal.record_decision(book.decision_record(d))
+        self._journal.record_equity(book.equity_snapshot(when, equity, self.risk, self._clock))
+        self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
+        for symbol in bars:
+            self.book.last_bar[symbol] = when
+        self.book.save(self._journal, self.sizing)
         self.status.record_mark(when, equity, self.risk)
         for d in decisions:
             if d.action == ENTER:
@@ -235,13 +301,14 @@ class TradingLoop:
 
     def _apply_commands(self) -> None:
         for command in self._journal.pending_commands():
-            result = book.apply_command(
-                command, book=self.book, risk=self.risk, journal=self._journal,
-                now=self._clock.now(), flatten_on_halt=self.settings.flatten_on_halt,
-            )
-            self._journal.ack_command(command, result)
-            self._alerter.alert(AlertKind.HALT if command.kind == "halt" else AlertKind.RESUME,
-                                f"operator {command.kind}: {command.reason} ({result})")
+            with self._journal.batch():  # the effect, its halt row and the ack: all or none
+                result = book.apply_command(
+                    command, book=self.book, risk=self.risk, journal=self._journal,
+                    now=self._clock.now(), flatten_on_halt=self.settings.flatten_on_halt,
+                )
+                self._journal.ack_command(command, result)
+            kind = AlertKind.HALT if command.kind == "halt" else AlertKind.RESUME
+            self._alerter.alert(kind, f"operator {command.kind}: {command.reason} ({result})")
 
 
 def _bar(symbol: str, frame: pd.DataFrame, when: pd.Timestamp) -> Bar:
@@ -249,11 +316,6 @@ def _bar(symbol: str, frame: pd.DataFrame, when: pd.Timestamp) -> Bar:
     o, h, lo, c, v = (float(frame[col].to_numpy()[i])
                       for col in ("open", "high", "low", "close", "volume"))
     return Bar(symbol, when.to_pydatetime(), o, h, lo, c, v)
-
-
-def _bar_at(symbol: str, when: datetime | None, fill: Fill) -> Bar:
-    price = float(fill.price)
-    return Bar(symbol, when or fill.at, price, price, price, price)
 
 
 def _alert_kind(kind: str) -> AlertKind:

@@ -23,7 +23,7 @@ class MemoryJournal:
         self.fills: list[Fill] = []
         self.events: list[tuple[str, str]] = []  # (what, client id) in call order
 
-    def record_order_intent(self, order: Order) -> None:
+    def record_order_intent(self, order: Order, *, simulated: bool = False) -> None:
         """Record an order before its request; a repeated client id is an error."""
         if order.client_id in self.intents:
             raise DuplicateIntent(order.client_id)

@@ -31,7 +31,7 @@ class SpyJournal(MemoryJournal):
         self.book = book
         self.posts_at_intent: dict[str, int] = {}
 
-    def record_order_intent(self, order: Order) -> None:
+    def record_order_intent(self, order: Order, *, simulated: bool = False) -> None:
         self.posts_at_intent[order.client_id] = self.book.posts()[order.client_id]
         super().record_order_intent(order)
 
