@@ -52,13 +52,36 @@ def replay(
     source: str = "",
 ) -> ReplayResult:
     """Feed ``frames`` bar by bar through a TradingLoop; stops early when ``stop`` is set."""
-    symbols = tuple(frames)
-    clock = SimulatedClock(EPOCH)
-    market = ReplayMarket(frames, timeframe=strategy.timeframe, clock=clock)
     stop = stop or threading.Event()
-    with Journal(journal_path, clock=clock) as journal:
+    clock = SimulatedClock(EPOCH)
+    with Journal(journal_path, clock=clock, durable=False) as journal:
+        run = ReplayRun(frames, strategy, journal=journal, clock=clock, scorer=scorer,
+                        alerter=alerter, source=source)
+        done = 0
+        for tick in run.ticks:
+            if stop.is_set():
+                return ReplayResult(done, False, _last(run.loop))
+            done += run.advance(tick)
+            if on_step is not None:
+                on_step(run.loop)
+            if speed:
+                stop.wait(speed)
+        return ReplayResult(done, True, _last(run.loop))
+
+
+class ReplayRun:
+    """A replay's loop on an open journal, and the clock ticks still to go."""
+
+    def __init__(
+        self, frames: Mapping[str, pd.DataFrame], strategy: StrategySettings, *,
+        journal: Journal, clock: SimulatedClock, scorer: Scorer | None = None,
+        alerter: Alerter | None = None, source: str = "",
+    ) -> None:
+        symbols = tuple(frames)
+        self.clock = clock
+        market = ReplayMarket(frames, timeframe=strategy.timeframe, clock=clock)
         parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=True)
-        loop = TradingLoop(
+        self.loop = TradingLoop(
             LoopSettings(symbols=symbols, timeframe=strategy.timeframe, signal=strategy.signal,
                          flatten_on_halt=strategy.flatten_on_halt, deferred_fills=True,
                          decide_on_catch_up=True),
@@ -66,22 +89,16 @@ def replay(
             journal=journal, risk=parts.risk, sizing=parts.sizing, clock=clock,
             alerter=alerter or LogAlerter(),
         )
-        ticks = _ticks(market, symbols, strategy.signal.warmup_bars, loop)
-        if ticks:
-            clock.set(ticks[0])  # the run starts at the replay's first bar, not in 1970
+        self.ticks = _ticks(market, symbols, strategy.signal.warmup_bars, self.loop)
+        if self.ticks:
+            clock.set(self.ticks[0])  # the run starts at the replay's first bar, not in 1970
         journal.record_run(mode=RunMode.REPLAY, strategy_id=strategy.strategy_id(),
                            config={**strategy.snapshot(), "source": source})
-        done = 0
-        for tick in ticks:
-            if stop.is_set():
-                return ReplayResult(done, False, _last(loop))
-            clock.set(tick)
-            done += loop.step()
-            if on_step is not None:
-                on_step(loop)
-            if speed:
-                stop.wait(speed)
-        return ReplayResult(done, True, _last(loop))
+
+    def advance(self, tick: datetime) -> int:
+        """Move the clock to ``tick`` and step the loop; the bars it processed."""
+        self.clock.set(tick)
+        return self.loop.step()
 
 
 def _ticks(
