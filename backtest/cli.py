@@ -93,6 +93,28 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--until", metavar="DATE",
                    help="stop before this time, YYYY-MM-DD UTC (exclusive)")
     g.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
+    add_jump_options(g)
+
+
+def add_jump_options(group: Any) -> None:
+    """--max-jump and --allow-jumps: the bound on a data file's close-to-close moves."""
+    group.add_argument("--max-jump", type=float, default=0.5, metavar="FRACTION",
+                       help="refuse a data file with a close more than this away from the "
+                       "close before it (%(default)s = 50%%)")
+    group.add_argument("--allow-jumps", action="store_true",
+                       help="accept a data file whatever its close-to-close moves")
+
+
+def jump_bound(args: argparse.Namespace) -> float | None:
+    """The max_jump for data.loader.load_ohlcv from --max-jump / --allow-jumps."""
+    from core.errors import ConfigError
+
+    if args.allow_jumps:
+        return None
+    bound = float(args.max_jump)
+    if not 0 < bound < float("inf"):
+        raise ConfigError(f"--max-jump must be a fraction > 0 (0.5 = 50%), got {args.max_jump}")
+    return bound
 
 
 def _cost_options(parser: argparse.ArgumentParser) -> None:

@@ -72,7 +72,9 @@ def window(
 
 
 def _from_file(args: argparse.Namespace) -> Bars:
-    frame = load_ohlcv(args.data)
+    from backtest.cli import jump_bound
+
+    frame = load_ohlcv(args.data, max_jump=jump_bound(args))
     timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=args.data)
     if args.timeframe and args.timeframe != timeframe:
         raise ConfigError(f"--timeframe {args.timeframe} but {args.data} holds {timeframe} bars")

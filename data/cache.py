@@ -89,7 +89,8 @@ def read_cache(key: CacheKey, cache_dir: Path) -> CachedBars | None:
         ) or meta["version"] != _FORMAT_VERSION:
             raise ValueError(f"it holds {meta.get('symbol')!r} {meta.get('timeframe')!r}")
         frame = table.to_pandas()
-        check_ohlcv(frame, timeframe=key.timeframe, source=str(path))
+        # No jump bound on exchange data: a real listing-day candle must not wedge the cache.
+        check_ohlcv(frame, timeframe=key.timeframe, source=str(path), max_jump=None)
         return CachedBars(frame=frame, covered_from_ms=int(meta["covered_from_ms"]))
     except Exception as e:
         # Deliberately broad: the cache is only a copy of exchange data, and whatever way a

@@ -2,9 +2,10 @@
 
 Rules (the ``rule`` attribute of the DataError): ``columns`` and ``index`` (the frame convention),
 ``unsorted``, ``duplicate``, ``nan`` (NaN or infinite), ``price_positive``, ``volume_negative``,
-``high`` (high < max(open, close)), ``low`` (low > min(open, close)) and ``grid`` (an open time
-off the timeframe's bar grid). Gaps break no rule: they are counted in the returned GapReport and
-never filled.
+``high`` (high < max(open, close)), ``low`` (low > min(open, close)), ``grid`` (an open time
+off the timeframe's bar grid) and ``jump`` (a close more than ``max_jump`` away from the close
+before it, 50% by default: one absurd candle would otherwise latch the drawdown switch; ``None``
+turns it off). Gaps break no rule: they are counted in the returned GapReport and never filled.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from data.timeframe import grid_origin_ms, index_ms, infer_timeframe, timeframe_
 
 OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 INDEX_NAME = "timestamp"
+# No real market in ../shared/data moves more than 23% from one close to the next.
+DEFAULT_MAX_JUMP = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,8 @@ class GapReport:
 
 
 def check_ohlcv(
-    frame: pd.DataFrame, *, timeframe: str | None = None, source: str = "frame"
+    frame: pd.DataFrame, *, timeframe: str | None = None, source: str = "frame",
+    max_jump: float | None = DEFAULT_MAX_JUMP,
 ) -> GapReport:
     """Raise DataError on the first broken rule (by row), else return the gap report."""
     _check_structure(frame, source)
@@ -81,7 +85,10 @@ def check_ohlcv(
         timeframe = _infer(ts, source)
     else:
         timeframe_ms(timeframe)  # a bad name is a ConfigError before any row is looked at
-    _check_rows(frame, ts, values, timeframe, source)
+    rules = _rules(ts, values, timeframe)
+    if max_jump is not None:
+        rules.append(_jump_rule(values[:, 3], max_jump))
+    _check_rows(frame, rules, source)
     return _gap_report(frame, ts, timeframe, source)
 
 
@@ -115,11 +122,9 @@ def _check_structure(frame: pd.DataFrame, source: str) -> None:
 _Rule = tuple[str, np.ndarray, Callable[[int], str]]
 
 
-def _check_rows(
-    frame: pd.DataFrame, ts: np.ndarray, values: np.ndarray, timeframe: str | None, source: str
-) -> None:
+def _check_rows(frame: pd.DataFrame, rules: list[_Rule], source: str) -> None:
     first_row: tuple[int, str, str] | None = None
-    for rule, mask, detail in _rules(ts, values, timeframe):
+    for rule, mask, detail in rules:
         hits = np.flatnonzero(mask)
         if hits.size and (first_row is None or hits[0] < first_row[0]):
             first_row = (int(hits[0]), rule, detail(int(hits[0])))
@@ -166,6 +171,19 @@ def _grid_rule(ts: np.ndarray, timeframe: str) -> _Rule:
         origin = int(ts[0]) if ts.size else 0
     off = (ts - origin) % step != 0
     return ("grid", off, lambda i: f"open time is not on the {timeframe} bar grid")
+
+
+def _jump_rule(close: np.ndarray, max_jump: float) -> _Rule:
+    if not max_jump > 0:
+        raise ValueError(f"max_jump must be > 0, got {max_jump}")
+    before = np.concatenate(([np.nan], close[:-1]))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        move = np.abs(close / before - 1.0)
+    too_far = np.nan_to_num(move, nan=0.0) > max_jump
+    return ("jump", too_far, lambda i: (
+        f"close {float(close[i])} is {float(close[i] / before[i] - 1.0) * 100:+.4g}% from the "
+        f"previous close {float(before[i])}, beyond the {max_jump:.0%} bound "
+        "(--allow-jumps accepts it)"))
 
 
 def _row(values: np.ndarray, i: int) -> str:

@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from data.integrity import INDEX_NAME, OHLCV_COLUMNS, check_ohlcv, ohlcv_frame
+from core.files import write_atomically
+from data.integrity import (
+    DEFAULT_MAX_JUMP,
+    INDEX_NAME,
+    OHLCV_COLUMNS,
+    check_ohlcv,
+    ohlcv_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,14 @@ _PLAUSIBLE_MS = (100_000_000_000, 9_000_000_000_000)
 _READ_ERRORS = (ValueError, OSError, EOFError, zlib.error)
 
 
-def load_ohlcv(path: str | os.PathLike[str], *, timeframe: str | None = None) -> pd.DataFrame:
-    """Read one OHLCV file into the house frame; raise DataError naming the file if unusable."""
+def load_ohlcv(
+    path: str | os.PathLike[str], *, timeframe: str | None = None,
+    max_jump: float | None = DEFAULT_MAX_JUMP,
+) -> pd.DataFrame:
+    """Read one OHLCV file into the house frame; raise DataError naming the file if unusable.
+
+    ``max_jump``: the largest close-to-close move accepted (a fraction; None: no bound).
+    """
     file = Path(path)
     source = str(file)
     if not file.is_file():
@@ -50,7 +63,7 @@ def load_ohlcv(path: str | os.PathLike[str], *, timeframe: str | None = None) ->
             rule="file",
         )
     frame = frame_from_table(raw, source=source)
-    report = check_ohlcv(frame, timeframe=timeframe, source=source)
+    report = check_ohlcv(frame, timeframe=timeframe, source=source, max_jump=max_jump)
     log.debug("loaded %s: %d rows, %s", source, report.rows, report.summary())
     return frame
 
@@ -144,17 +157,28 @@ def _bad_cell(source: str, row: int, name: str, column: pd.Series, what: str) ->
 def save_ohlcv_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write bars in the ../shared/data format (ms open times); gzip when the name ends .gz."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ms")
     table = pd.DataFrame({"timestamp": index.asi8})
     for column in ("open", "high", "low", "close", "volume"):
         table[column] = frame[column].to_numpy()
-    table.to_csv(out, index=False)
-    return out
+    gz = out.name.lower().endswith(".gz")
+    # Atomic: a full disk leaves the old file (or none), never a truncated CSV.
+    return write_atomically(
+        out, lambda fh: table.to_csv(fh, index=False, compression="gzip" if gz else None),
+        binary=gz,
+    )
 
 
 # "BTCUSDT_1h_binance_spot_..." -> BTC/USDT: the shared files are named after the market.
 _FILE_SYMBOL = re.compile(r"^([A-Z0-9]{2,15}?)(USDT|USDC|FDUSD|BUSD|TUSD|BTC|ETH|BNB|EUR)_")
+
+
+def timeframe_from_file_name(path: str | os.PathLike[str]) -> str | None:
+    """The bar length a file is named after ("BTCUSDT_1h_..." -> "1h"), else None."""
+    parts = Path(path).name.split("_")
+    if len(parts) > 1 and re.fullmatch(r"[1-9][0-9]*[smhdwM]", parts[1]):
+        return parts[1]
+    return None
 
 
 def symbol_from_file_name(path: str | os.PathLike[str]) -> str | None:
