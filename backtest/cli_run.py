@@ -31,6 +31,7 @@ from backtest.kelly_store import (
 from backtest.stats import BacktestStats, portfolio_stats
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
+from core.files import write_atomically
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams
 
@@ -85,6 +86,7 @@ def run_backtest_command(
     )
     config = config_from_args(args)
     _check_engine_options(args)
+    _check_outputs(args, environ)
     bars = load_bars(args, environ, clock=clock, warmup=config.signal.warmup_bars)
     config = replace(config, symbol=bars.symbol)
     if args.engine == "seed":
@@ -138,6 +140,20 @@ def _check_engine_options(args: argparse.Namespace) -> None:
         )
     if args.rsi_method != "wilder":
         log.warning("--engine seed always uses the seed's SMA RSI; --rsi-method is ignored")
+
+
+def _check_outputs(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """Refuse unwritable or journal-destroying output paths before the run, not after it."""
+    from core.files import check_writable
+    from core.paths import check_output_path
+
+    targets = [("--trades-out", args.trades_out), ("--report", args.report)]
+    if args.engine == "full":
+        targets.append(("--kelly-out", args.kelly_out or default_results_path(environ)))
+    for option, given in targets:
+        if given:
+            path = check_output_path(given, environ, option=option)
+            check_writable(path, what=f"the {option} file")
 
 
 def _full_outcome(
@@ -199,10 +215,8 @@ def _write_files(
 def write_trades_csv(trades: pd.DataFrame, path: str | Path) -> Path:
     """One row per trade: the documented columns first, then extras (stop_price, conviction)."""
     extras = [c for c in trades.columns if c not in TRADE_COLUMNS]
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    trades[[*TRADE_COLUMNS, *extras]].to_csv(target, index=False)
-    return target
+    table = trades[[*TRADE_COLUMNS, *extras]]
+    return write_atomically(Path(path), lambda fh: table.to_csv(fh, index=False), binary=False)
 
 
 def saved_backtest(outcome: Outcome, gates: tuple[GateResult, ...], clock: Clock) -> SavedBacktest:

@@ -28,18 +28,20 @@ def add_demo_parser(commands: Any) -> None:
 def run_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Generate and write the synthetic bars; say plainly that they are synthetic."""
     from core.errors import ConfigError
+    from core.paths import check_output_path
     from data.loader import save_ohlcv_csv
     from data.synthetic import synthetic_ohlcv
 
     if args.bars < 500:
         raise ConfigError(f"--bars must be >= 500 (the signal needs ~400 bars of warm-up), "
                           f"got {args.bars}")
+    out = check_output_path(args.out, env, option="--out")
     # Hourly volatility and price level of the order of BTC's, so the numbers look familiar.
     frame = synthetic_ohlcv(
         args.bars, timeframe="1h", start=args.start, seed=args.seed,
         start_price=30_000.0, volatility=0.007,
     )
-    path = save_ohlcv_csv(frame, args.out)
+    path = save_ohlcv_csv(frame, out)
     print(f"wrote {len(frame):,} SYNTHETIC hourly bars (seed {args.seed}, not market data) "
           f"to {path}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Final
 
 from core.errors import ConfigError
 from core.paths import state_dir
+from journal.errors import JournalError
 
 # "TBJN" (trading bot journal): marks the file as ours so a wrong path is refused, not migrated.
 APPLICATION_ID: Final = 0x54424A4E
@@ -269,7 +271,9 @@ def connect(path: Path | str, *, busy_timeout_s: float) -> sqlite3.Connection:
     """
     memory = str(path) == ":memory:"
     if not memory:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _refuse_damaged(Path(path))
+        if not Path(path).exists():
+            _create(Path(path), busy_timeout_s=busy_timeout_s)
     try:
         # isolation_level=None: the journal issues BEGIN/COMMIT itself, nothing is implicit.
         db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
@@ -296,3 +300,68 @@ def _configure(db: sqlite3.Connection, path: Path | str, *, busy_timeout_s: floa
     db.execute("PRAGMA synchronous = FULL")
     db.execute("PRAGMA foreign_keys = ON")
     migrate(db)
+
+
+# The first 100 bytes of an SQLite file: magic, then big-endian fields (user_version at 60,
+# application_id at 68). Read without SQLite, so a damaged file gets no -wal or -shm beside it.
+_HEADER_BYTES: Final = 100
+_MAGIC: Final = b"SQLite format 3\x00"
+
+
+def _refuse_damaged(path: Path) -> None:
+    """ConfigError naming ``path`` when it exists but is not a journal; the file is not touched.
+
+    A zero-byte file is refused too: taken as a new journal it would silently become an account
+    with no kill switches in force.
+    """
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(_HEADER_BYTES)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ConfigError(f"journal {path} cannot be opened: {e.strerror or e}") from e
+    if not header:
+        raise ConfigError(f"journal {path} is empty (0 bytes), not a journal; refusing to "
+                          "start a new account over it: move it away if it is not needed")
+    if len(header) < _HEADER_BYTES or not header.startswith(_MAGIC):
+        raise ConfigError(f"journal {path} is not a readable SQLite file (damaged, or something "
+                          "else); not touching it")
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id not in (0, APPLICATION_ID):
+        raise ConfigError(f"journal {path} is an SQLite file of something else; not touching it")
+
+
+def _create(path: Path, *, busy_timeout_s: float) -> None:
+    """Build a new, migrated journal beside ``path`` and link it into place in one step.
+
+    A crash while creating leaves a stray temporary file, never a half-made journal at ``path``
+    that the next start would refuse as damaged.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        db = sqlite3.connect(name, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            migrate(db)
+        finally:
+            db.close()
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # never replaces: another process may have created it meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: rename, still whole or absent
+            if not path.exists():
+                os.replace(tmp, path)
+    except sqlite3.Error as e:
+        # The disk failed (full, I/O): the environment's fault, exit 1. A failed COMMIT hides
+        # its cause behind the ROLLBACK that follows it: report the cause.
+        cause = e.__context__ if isinstance(e.__context__, sqlite3.Error) else e
+        raise JournalError(f"journal {path} cannot be created: {cause}") from e
+    finally:
+        tmp.unlink(missing_ok=True)

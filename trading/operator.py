@@ -18,12 +18,13 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO, cast
 
 from core.clock import SystemClock
 from core.domain import OrderKind
 from core.errors import ConfigError
-from core.paths import STATE_DIR_ENV, journal_path
+from core.files import write_atomically
+from core.paths import STATE_DIR_ENV, check_output_path, journal_path
 from journal import (
     TOTAL,
     Command,
@@ -42,6 +43,7 @@ from journal import (
 MODES: Final = tuple(m.value for m in RunMode)
 # A bot that has not finished a bar for this many bar lengths is shown as stalled.
 STALL_BARS: Final = 2
+MAX_REASON: Final = 500  # a halt reason is read on a phone in an alert, not a file
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CommandFn = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
@@ -148,6 +150,8 @@ def run_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Print trades and P&L; with ``--csv`` also export every fill."""
+    if args.csv is not None:  # before the journal is opened: the CSV must never replace it
+        check_output_path(args.csv, env, option="--csv")
     with _open(env, args.mode) as journal:
         trades = journal.trades()
         written = None if args.csv is None else _export(journal, args.csv)
@@ -250,6 +254,9 @@ def run_queue(kind: CommandKind, args: argparse.Namespace, env: Mapping[str, str
     reason = str(args.reason).strip()
     if not reason:
         raise ConfigError(f"{kind} needs a non-empty --reason: it is recorded in the journal")
+    if len(reason) > MAX_REASON:
+        raise ConfigError(f"{kind} --reason is {len(reason)} characters; at most {MAX_REASON} "
+                          "(it is shown in status and alerts)")
     with _open(env, args.mode) as journal:
         ahead = journal.pending_commands()
         command_id = journal.post_command(kind, reason)
@@ -330,8 +337,13 @@ def report_blocks(trades: Sequence[Trade], *, last: int, where: str) -> list[Blo
 
 
 def _export(journal: Journal, path: Path) -> int:
-    try:
-        return journal.export_csv(path)
+    rows: list[int] = []
+    try:  # atomic: a full disk leaves the previous export, never half a file
+        if not path.parent.is_dir():
+            raise FileNotFoundError(2, "No such directory", str(path.parent))
+        write_atomically(path, lambda fh: rows.append(journal.export_csv(cast(TextIO, fh))),
+                         binary=False)
+        return rows[0]
     except OSError as e:
         raise ConfigError(f"cannot write the CSV export {path}: {e.strerror or e}") from e
 
