@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from core.errors import BotError, ConfigError, DataError, ExchangeUnavailable
@@ -95,17 +96,46 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except BotError as e:
         _print_error(e)
         return 1
+    except OSError as e:
+        # The environment failed at run time (disk full, read-only, gone): nothing to fix in
+        # the command line, so exit 1; what was written before is kept by atomic writes.
+        _print_error(f"{args.command} failed: {_os_error(e)}")
+        return 1
     except KeyboardInterrupt:
         _print_error("interrupted")
         return 130
 
 
-def _load_dotenv() -> None:
-    # Secrets and settings come from the environment; .env (never committed) fills it in without
-    # overriding what the shell or systemd's EnvironmentFile already set.
-    from dotenv import load_dotenv
+def _os_error(e: OSError) -> str:
+    where = e.filename if e.filename is not None else ""
+    text = e.strerror or str(e) or type(e).__name__
+    return f"{text} ({where})" if where else text
 
-    load_dotenv(override=False)
+
+def _load_dotenv(path: str | None = None) -> None:
+    # Secrets and settings come from the environment; .env (never committed) fills it in without
+    # overriding what the shell or systemd's EnvironmentFile already set. A line that is not
+    # UTF-8 is skipped with a warning: a broken .env must never stop `halt` from working.
+    from io import StringIO
+
+    from dotenv import find_dotenv, load_dotenv
+
+    found = path or find_dotenv()
+    if not found:
+        return
+    try:
+        raw = Path(found).read_bytes()
+    except OSError as e:
+        print(f"warning: {found} not read: {_os_error(e)}", file=sys.stderr)
+        return
+    lines = []
+    for number, line in enumerate(raw.splitlines(keepends=True), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            print(f"warning: {found} line {number} is not UTF-8 ({e.reason} at byte "
+                  f"{e.start}); that line is ignored", file=sys.stderr)
+    load_dotenv(stream=StringIO("".join(lines)), override=False)
 
 
 def _print_error(error: object) -> None:

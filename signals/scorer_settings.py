@@ -98,7 +98,7 @@ class ScorerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerSettings:
         """Build settings from an os.environ-like mapping; ConfigError names any bad field."""
-        _reject_unknown(env)
+        reject_unknown_names(env)
         provider = _resolve_provider(env)
         model = _text(env, "SCORER_MODEL", DEFAULT_MODELS.get(provider, ""))
         base_url = _base_url(env, provider)
@@ -142,8 +142,9 @@ def cost_estimate(n_calls: int, settings: ScorerSettings) -> float:
     return n_calls * settings.call_cost_usd(EST_TOKENS_IN_PER_CALL, EST_TOKENS_OUT_PER_CALL)
 
 
-def _reject_unknown(env: Mapping[str, str]) -> None:
-    for name in env:
+def reject_unknown_names(env: Mapping[str, str]) -> None:
+    """ConfigError with a "did you mean" for a SCORER_* variable that is not a setting."""
+    for name in sorted(env):
         if name.startswith("SCORER_") and name not in ENV_NAMES:
             hint = difflib.get_close_matches(name, ENV_NAMES, n=1)
             suffix = f"; did you mean {hint[0]}?" if hint else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -20,12 +21,15 @@ from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SYMBOLS = "BTC/USDT"
+DEFAULT_TIMEFRAME = "1h"
+MAX_SPEED_S = 86_400.0  # a day of real time per bar: beyond that it is a typo, not a replay
 RUN_HELP = "run the trading bot (paper by default; --testnet, --live, --replay FILE)"
 
 
 def add_run_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``run`` on main.py's subparsers."""
-    from backtest.cli import add_strategy_options
+    from backtest.cli import add_jump_options, add_strategy_options
 
     run: argparse.ArgumentParser = commands.add_parser(
         "run", help=RUN_HELP, allow_abbrev=False,
@@ -40,14 +44,18 @@ def add_run_parser(commands: Any) -> argparse.ArgumentParser:
                       help="real money: needs keys, LIVE_TRADING=yes and the promotion gate")
     mode.add_argument("--replay", metavar="FILE", help="replay an OHLCV file through the loop")
     g = run.add_argument_group("run")
-    g.add_argument("--symbols", default="BTC/USDT", help="comma-separated markets (BTC/USDT)")
-    g.add_argument("--timeframe", default="1h", help="bar length (1h)")
+    # default=None: a replay must know whether these were given (then they must match the file).
+    g.add_argument("--symbols", help=f"comma-separated markets ({DEFAULT_SYMBOLS}; replay: "
+                   "from the file name)")
+    g.add_argument("--timeframe", help=f"bar length ({DEFAULT_TIMEFRAME}; replay: the file's)")
     g.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
     g.add_argument("--once", action="store_true", help="one step, then exit")
     g.add_argument("--speed", default="max",
                    help="replay: 'max' or seconds of real time per bar (e.g. 0.5)")
     g.add_argument("--fresh", action="store_true",
-                   help="replay: start a new replay account (the old journal is kept as .bak)")
+                   help="replay: start a new replay account (every old journal is kept, as "
+                   "journal.sqlite3.1.bak, .2.bak, ...)")
+    add_jump_options(g)
     g.add_argument("--kelly-max-age-days", type=int, default=30,
                    help="saved backtest older than this is stale (30)")
     g.add_argument("--override-promotion", metavar="REASON",
@@ -78,15 +86,26 @@ def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None
     if args.kelly_max_age_days < 1:
         raise ConfigError(f"--kelly-max-age-days must be >= 1, got {args.kelly_max_age_days}")
     if symbols is None:
-        symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+        symbols = _symbols(args) or (DEFAULT_SYMBOLS,)
     if not symbols:
         raise ConfigError("--symbols needs at least one market, e.g. BTC/USDT")
     return StrategySettings(
-        symbols=symbols, timeframe=args.timeframe, signal=c.signal, risk=c.risk,
+        symbols=symbols, timeframe=args.timeframe or DEFAULT_TIMEFRAME, signal=c.signal,
+        risk=c.risk,
         default_position_pct=c.default_position_pct, kelly_min_trades=c.kelly_min_trades,
         flatten_on_halt=c.flatten_on_halt, init_cash=c.init_cash, fee=c.fee,
         slippage=c.slippage, kelly_max_age=timedelta(days=args.kelly_max_age_days),
     )
+
+
+def _symbols(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The --symbols given, or None when the option was left out."""
+    if args.symbols is None:
+        return None
+    symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    if not symbols:
+        raise ConfigError("--symbols needs at least one market, e.g. BTC/USDT")
+    return symbols
 
 
 def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
@@ -172,22 +191,25 @@ def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool,
 
 
 def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
-    import pandas as pd
-
+    from backtest.cli import jump_bound
     from core.paths import journal_path
-    from data.loader import load_ohlcv, symbol_from_file_name
-    from data.timeframe import infer_timeframe
+    from data.loader import load_ohlcv
+    from signals.scorer_settings import reject_unknown_names
     from trading.instance_lock import single_instance
     from trading.replay import replay
     from trading.runner import stop_on_signals
 
-    frame = load_ohlcv(args.replay)
-    symbol = symbol_from_file_name(args.replay) or strategy.symbols[0]
-    timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=args.replay)
+    speed = _speed(args.speed)
+    reject_unknown_names(env)  # a misspelt SCORER_* setting must not pass silently here either
+    frame = load_ohlcv(args.replay, max_jump=jump_bound(args))
+    symbol, timeframe = _replay_market(args, frame)
+    warmup = strategy.signal.warmup_bars
+    if len(frame) < warmup:
+        raise ConfigError(f"{args.replay} has {len(frame)} bars; the strategy needs at least "
+                          f"{warmup} to warm up before its first decision")
     strategy = _with(strategy, symbols=(symbol,), timeframe=timeframe)
     path = journal_path(env, "replay")
     source = str(Path(args.replay).resolve())
-    speed = _speed(args.speed)
     stop = threading.Event()
     with single_instance(path), stop_on_signals(stop):
         # Under the lock: --fresh must never move the journal of a replay that is running.
@@ -200,14 +222,35 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
     return 0
 
 
+def _replay_market(args: argparse.Namespace, frame: Any) -> tuple[str, str]:
+    """Symbol and timeframe of the replay file; ConfigError when the options or name disagree."""
+    import pandas as pd
+
+    from data.loader import symbol_from_file_name, timeframe_from_file_name
+    from data.timeframe import infer_timeframe
+
+    file = args.replay
+    timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=file)
+    named = timeframe_from_file_name(file)
+    if named is not None and named != timeframe:
+        raise ConfigError(f"{file} is named {named} but its bars are {timeframe} apart")
+    if args.timeframe is not None and args.timeframe != timeframe:
+        raise ConfigError(f"--timeframe {args.timeframe} but {file} holds {timeframe} bars")
+    given, from_name = _symbols(args), symbol_from_file_name(file)
+    if given is not None and len(given) != 1:
+        raise ConfigError(f"a replay plays one file, one market; --symbols gave {len(given)}")
+    if given is not None and from_name is not None and given[0] != from_name:
+        raise ConfigError(f"--symbols {given[0]} but {file} is named after {from_name}")
+    return (given[0] if given else from_name or DEFAULT_SYMBOLS), timeframe
+
+
 def _check_replay_journal(path: Path, *, source: str, fresh: bool) -> None:
     from journal import Journal
 
     if not path.exists():
         return
     if fresh:
-        for f in path.parent.glob(path.name + "*"):
-            f.replace(f.with_name(f.name + ".bak"))
+        _keep_as_backup(path)
         return
     with Journal(path) as journal:
         run = journal.latest_run()
@@ -217,6 +260,23 @@ def _check_replay_journal(path: Path, *, source: str, fresh: bool) -> None:
                           "add --fresh to start a new replay account")
 
 
+def _keep_as_backup(path: Path) -> Path:
+    """Move the journal and its -wal/-shm to the first unused journal.sqlite3.N.bak; never
+    overwrite an earlier backup. The side files move first: a -wal left behind at the old
+    name would be replayed into the next new journal."""
+    n = 1
+    while any(path.with_name(f"{path.name}.{n}.bak{side}").exists()
+              for side in ("", "-wal", "-shm")):
+        n += 1
+    backup = path.with_name(f"{path.name}.{n}.bak")
+    for side in ("-wal", "-shm", ""):
+        current = path.with_name(path.name + side)
+        if current.exists():
+            os.rename(current, backup.with_name(backup.name + side))
+    print(f"--fresh: the previous replay journal is kept as {backup}", flush=True)
+    return backup
+
+
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
@@ -224,8 +284,9 @@ def _speed(text: str) -> float | None:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise ConfigError(f"--speed must be 'max' or seconds per bar > 0, got {text!r}")
+    if not 0 < value <= MAX_SPEED_S:  # also refuses nan and inf
+        raise ConfigError(f"--speed must be 'max' or seconds of real time per bar, more than 0 "
+                          f"and at most {MAX_SPEED_S:g}, got {text!r}")
     return value
 
 

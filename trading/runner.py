@@ -62,11 +62,12 @@ class Runner:
         self.failures = 0
 
     def run(self, *, once: bool = False) -> int:
-        """Step until stopped (or once); returns the process exit code (0)."""
+        """Step until stopped (or once); the exit code: 1 when ``once``'s step failed, else 0."""
         while not self.stop.is_set():
             wait = self._step_and_wait()
             if once:
-                break
+                # cron and monitoring read the exit code: a failed step must not look like success
+                return 1 if self.failures else 0
             self._loop.status.next_wake = self._clock.now() + wait
             self._notify()
             self.stop.wait(wait.total_seconds())

@@ -64,7 +64,7 @@ def test_replay_of_another_file_needs_fresh(
     assert main(["run", "--replay", str(other)], environ=env) == 2
     assert "--fresh" in capsys.readouterr().err
     assert main(["run", "--replay", str(other), "--fresh"], environ=env) == 0
-    assert list((tmp_path / "state" / "replay").glob("journal.sqlite3.bak"))
+    assert (tmp_path / "state" / "replay" / "journal.sqlite3.1.bak").is_file()
 
 
 def test_bad_speed_is_a_usage_error(demo_file: Path, tmp_path: Path) -> None:
