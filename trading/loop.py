@@ -39,6 +39,7 @@ from core.domain import Bar, Fill, Order, OrderKind
 from core.errors import BotError
 from execution.broker import Broker
 from journal import Journal
+from journal.errors import JournalError
 from journal.records import RISK_STATE_KEY
 from risk.manager import RiskManager
 from signals.quant_signals import SignalParams, latest_signal
@@ -184,6 +185,8 @@ class TradingLoop:
     def _submit(self, order: Order, *, price: float | None, at: datetime) -> None:
         try:
             self._broker.submit(order, price=price, at=at)
+        except JournalError:
+            raise  # the journal failed, not the order: the whole bar rolls back
         except BotError as e:
             log.warning("order %s on %s failed: %s", order.kind, order.symbol, e)
             self._outbox.append((AlertKind.ORDER_FAILURE, f"{order.symbol} {order.kind}: {e}"))
