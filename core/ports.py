@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from core.domain import Fill, Order, OrderUpdate
+from core.domain import Fill, Order, OrderStatus, OrderUpdate
 
 
 class OrderJournal(Protocol):
@@ -34,6 +34,10 @@ class OrderJournal(Protocol):
 
     def unresolved_orders(self) -> list[tuple[Order, OrderUpdate | None]]:
         """Orders whose latest status is not final, with that latest update (None: intent)."""
+        ...
+
+    def order_status(self, client_id: str) -> OrderStatus | None:
+        """The latest status of ``client_id`` (INTENT before any update; None if unknown)."""
         ...
 
 

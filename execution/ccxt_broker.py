@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 # Tries to protect a new position inside submit(); after them the loop's polls take over.
 _PROTECT_TRIES = 5
+_ATTEMPTS_PER_INTENT = 9  # retry ids -E1..-E8 (-X1..): one decision, a bounded number of sends
 
 
 class CcxtBroker:
@@ -164,10 +165,12 @@ class CcxtBroker:
     ) -> list[Fill]:
         """Send an entry (market buy by quote, then its stop) or an exit (sell what is held)."""
         self._require_reconciled()
-        order = with_client_id(order, self.config.prefix, at or self._clock.now())
-        if self._book.is_done(order.client_id):
-            log.info("order %s was already executed; not again", order.client_id)
+        decided = with_client_id(order, self.config.prefix, at or self._clock.now())
+        attempt = self._current_attempt(decided)
+        if attempt is None or self._book.is_done(attempt.client_id):
+            log.info("order %s was already executed; not again", decided.client_id)
             return []
+        order = attempt
         market = self._market(order.symbol)
         if order.kind is OrderKind.ENTRY:
             return self._enter(order, market, price)
@@ -317,6 +320,28 @@ class CcxtBroker:
         return [] if fill is None else [fill]
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _current_attempt(self, order: Order) -> Order | None:
+        """The client id this send of the decision uses; None when the decision was executed.
+
+        An order's life: intent (committed) -> sent -> open -> filled | canceled | rejected.
+        An attempt that ended without a fill (never sent before a crash, refused by the
+        exchange) is over: the same decision goes again under the next retry id
+        (``...-E1``, ``...-E2``), each its own journal row, never a reused id.
+        """
+        base = order
+        for seq in range(_ATTEMPTS_PER_INTENT):
+            if seq:
+                order = replace(base, client_id=client_order_id(
+                    self.config.prefix, base.symbol, base.bar_time or self._clock.now(),
+                    base.kind, seq))
+            status = self._recorder.status(order.client_id)
+            if status is OrderStatus.FILLED:
+                return None
+            if status is None or not status.final:
+                return order  # new, or unresolved: resumed by a lookup before any send
+        raise OrderRejected(f"{base.client_id}: {_ATTEMPTS_PER_INTENT} attempts ended without "
+                            "a fill; not sending it again")
+
     def _checked_intent(self, order: Order, precheck: Callable[[], None]) -> bool:
         """Pre-check, then journal the intent; True for a resumed (maybe sent) order.
 

@@ -76,9 +76,11 @@ def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderR
             continue  # recorded stops are checked with their positions
         raw = gw.lookup(order.symbol, cid)
         if raw is None:
-            recorder.update(cid, OrderStatus.REJECTED, "not on the exchange at start: never "
-                            "accepted")
-            found.notes.append(f"order {cid} never reached the exchange; marked rejected")
+            # intent -> canceled: it was never sent (or never accepted). A decision still
+            # pending in the loop sends it again under the next retry id of the same intent.
+            recorder.update(cid, OrderStatus.CANCELED, "not on the exchange at start: never "
+                            "sent")
+            found.notes.append(f"order {cid} never reached the exchange; canceled")
             continue
         status = recorder.answered(cid, raw, "settled at start")
         if status is OrderStatus.FILLED:

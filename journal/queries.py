@@ -137,6 +137,16 @@ class JournalQueries:
         ).fetchone()
         return None if row is None else _order(row)
 
+    def order_status(self, client_id: str) -> OrderStatus | None:
+        """The latest status of ``client_id`` (INTENT before any update; None if unknown)."""
+        row = self._db.execute(
+            "SELECT (SELECT status FROM order_updates WHERE client_id = o.client_id "
+            "ORDER BY id DESC LIMIT 1) FROM orders o WHERE o.client_id = ?", (client_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return OrderStatus.INTENT if row[0] is None else OrderStatus(row[0])
+
     def unresolved_orders(self) -> list[tuple[Order, OrderUpdate | None]]:
         """Orders whose latest status is not final, with that latest update (None: intent)."""
         # "Latest" is the last one recorded, not the largest `at`: exchange and local clocks differ.

@@ -56,6 +56,10 @@ class MemoryJournal:
         found = [u for u in self.updates if u.client_id == client_id]
         return found[-1] if found else None
 
+    def order_status(self, client_id: str) -> OrderStatus | None:
+        """The port's name for ``status``."""
+        return self.status(client_id)
+
     def status(self, client_id: str) -> OrderStatus | None:
         """The newest status of an order (INTENT when it has no update yet)."""
         if client_id not in self.intents:

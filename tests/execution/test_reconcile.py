@@ -82,14 +82,14 @@ def test_other_tools_orders_are_not_ours_to_judge(
     assert result.ok
 
 
-def test_an_intent_that_never_reached_the_exchange_is_marked_rejected(
+def test_an_intent_that_never_reached_the_exchange_is_canceled(
     make_broker: MakeBroker, journal: MemoryJournal
 ) -> None:
     journal.record_order_intent(Order(BTC, Side.BUY, Decimal(100), client_id=ENTRY_ID))
     result = make_broker(start=False).start()
     assert result.ok
-    assert result.notes == (f"order {ENTRY_ID} never reached the exchange; marked rejected",)
-    assert journal.status(ENTRY_ID) is OrderStatus.REJECTED
+    assert result.notes == (f"order {ENTRY_ID} never reached the exchange; canceled",)
+    assert journal.status(ENTRY_ID) is OrderStatus.CANCELED
 
 
 def test_an_entry_that_filled_before_a_crash_is_adopted_and_protected(
@@ -131,3 +131,22 @@ def test_a_stop_accepted_before_a_crash_protects_the_position_again(
     assert result.notes == (f"stop {STOP_ID} rests on the exchange; it protects BTC/USDT again",)
     assert_protected(restarted, book)
     assert book.posts()[STOP_ID] == 1
+
+
+def test_a_decision_whose_intent_was_never_sent_goes_out_under_its_retry_id(
+    make_broker: MakeBroker, book: FakeSpotTrading, journal: MemoryJournal
+) -> None:
+    # The intent committed, then the process died before the request left (issue 10, item 1):
+    # the restart cancels the attempt, and the loop's pending decision is sent again once,
+    # under the next id of the same intent, never refused as a duplicate nor forgotten.
+    journal.record_order_intent(Order(BTC, Side.BUY, Decimal(100), client_id=ENTRY_ID,
+                                      bar_time=T0))
+    broker = make_broker()
+    assert journal.status(ENTRY_ID) is OrderStatus.CANCELED
+    [fill] = broker.submit(ENTRY, price=60_000.0)
+    assert fill.client_id == ENTRY_ID + "1"
+    assert journal.status(ENTRY_ID + "1") is OrderStatus.FILLED
+    assert broker.submit(ENTRY, price=60_000.0) == []  # executed: never a second buy
+    assert book.accepted() == {ENTRY_ID + "1": 1, STOP_ID: 1}
+    assert_no_duplicates(book)
+    assert_protected(broker, book)
