@@ -45,6 +45,10 @@ class ExchangeUnavailable(TransientError):
     """The exchange could not be reached or answered with a server error."""
 
 
+class ExchangeBanned(ExchangeUnavailable):
+    """The exchange asked us to stay away (HTTP 418/429) until a time: no request before it."""
+
+
 class OrderRejected(BotError):
     """The exchange or a pre-check refused an order; record it, never retry it blindly."""
 

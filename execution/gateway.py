@@ -8,20 +8,27 @@ is first looked up by its client id; only when the exchange does not have it, af
 request's receive window has passed (so a copy still in flight can no longer be accepted), is
 it sent again, with the same client id. A duplicate-client-id answer means the order exists:
 it is looked up and returned, never resent.
+
+Rate limits and bans (HTTP 429 / 418) are honoured: the Retry-After header, or Binance's
+"banned until <ms>", sets a time before which no request at all is sent (each call raises
+ExchangeBanned at once, without retries). A ban is the exchange telling us to wait, not a
+failure of the exchange, so it does not count against the breaker; it is said once.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import tenacity
 
 from core.clock import Clock
-from core.errors import ExchangeUnavailable, OrderRejected, TransientError
+from core.errors import ExchangeBanned, ExchangeUnavailable, OrderRejected, TransientError
 from core.secrets import Secret
 from execution.breaker import ExchangeBreaker
 from execution.errors import DuplicateOrder, translate
@@ -86,6 +93,7 @@ class ExchangeGateway:
         self._secrets = secrets
         self._recv_window_s = recv_window_s
         self._by_client_id = exchange.id.startswith("binance")
+        self.banned_until: datetime | None = None
 
     # -- plain calls -------------------------------------------------------------------------
     def call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
@@ -95,7 +103,8 @@ class ExchangeGateway:
             stop=tenacity.stop_after_attempt(policy.attempts),
             wait=tenacity.wait_exponential(multiplier=policy.base_delay_s, min=0,
                                            max=policy.max_delay_s),
-            retry=tenacity.retry_if_exception_type(TransientError),
+            retry=(tenacity.retry_if_exception_type(TransientError)
+                   & tenacity.retry_if_not_exception_type(ExchangeBanned)),
             sleep=self._sleeper,
             reraise=True,
         )
@@ -106,15 +115,47 @@ class ExchangeGateway:
         """``fn(*args)`` once; a retryable failure counts against the breaker."""
         import ccxt
 
+        self._refuse_while_banned(what)
         try:
             result = fn(*args)
         except ccxt.BaseError as e:
             error = translate(e, what=what, secrets=self._secrets)
-            if isinstance(error, TransientError):
+            if isinstance(e, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+                error = self._banned(e, error) or error
+            if isinstance(error, TransientError) and not isinstance(error, ExchangeBanned):
                 self.breaker.record_failure(str(error))
             raise error from e
         self.breaker.record_success()
         return result
+
+    def _refuse_while_banned(self, what: str) -> None:
+        until = self.banned_until
+        if until is None:
+            return
+        if self._clock.now() >= until:
+            self.banned_until = None
+            log.warning("exchange ban over (it ran until %s); requests resume", _hms(until))
+            return
+        raise ExchangeBanned(f"{what}: not sent, the exchange banned requests until "
+                             f"{_hms(until)}")
+
+    def _banned(self, error: Exception, translated: Exception) -> ExchangeBanned | None:
+        """The ban an HTTP 418/429 announces (Retry-After, or Binance's 'banned until')."""
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        after = next((v for k, v in dict(headers).items() if k.lower() == "retry-after"), "")
+        until_ms = re.search(r"banned until (\d{13})", str(error))
+        now = self._clock.now()
+        if until_ms:
+            until = datetime.fromtimestamp(int(until_ms.group(1)) / 1000, tz=UTC)
+        elif str(after).strip().isdigit():
+            until = now + timedelta(seconds=int(str(after).strip()))
+        else:
+            return None
+        if self.banned_until is None or until > self.banned_until:
+            log.warning("the exchange asks us to stop until %s (%s); no requests until then",
+                        _hms(until), translated)
+            self.banned_until = until
+        return ExchangeBanned(f"{translated}; no requests until {_hms(until)}")
 
     def probe(self) -> None:
         """Health probe for the breaker: the exchange's clock, one request, no retry."""
@@ -204,3 +245,7 @@ class ExchangeGateway:
         elapsed = (self._clock.now() - sent_at).total_seconds()
         self._sleeper(max(self._recv_window_s + 1.0 - elapsed, self._policy.delay(attempt)))
         return self.lookup(request.symbol, request.client_id)
+
+
+def _hms(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%SZ")

@@ -47,6 +47,7 @@ class TradeFault:
     kind: "http" (status with an HTML body), "error" (Binance JSON error ``code``/``msg``),
     "timeout" (sleep ``delay_s`` and do nothing) or "accept_then_timeout" (handle the request,
     then sleep ``delay_s`` before answering, so the client gives up on an accepted order).
+    ``retry_after``: the Retry-After header of an "http" or "error" answer (seconds).
     """
 
     kind: str
@@ -54,6 +55,7 @@ class TradeFault:
     code: int = 0
     msg: str = ""
     delay_s: float = 0.6
+    retry_after: str = ""
 
 
 class _Reject(Exception):
@@ -355,9 +357,12 @@ def _fault_response(fault: TradeFault) -> FakeResponse | None:
     if fault.kind == "timeout":
         time.sleep(fault.delay_s)
         return None  # the client gave up long ago; close the connection
+    headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
     if fault.kind == "error":
-        return binance_error(fault.status, fault.code, fault.msg)
-    return FakeResponse(fault.status, f"<html><body>{fault.status} scripted</body></html>")
+        answer = binance_error(fault.status, fault.code, fault.msg)
+        return FakeResponse(answer.status, answer.body, headers)
+    return FakeResponse(fault.status, f"<html><body>{fault.status} scripted</body></html>",
+                        headers)
 
 
 def _check_signed(request: FakeRequest) -> None:

@@ -8,12 +8,14 @@ Every script ends with the same two checks: the exchange accepted each client id
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from core.domain import Order, OrderKind, OrderStatus, Side
-from core.errors import ExchangeUnavailable, InsufficientFunds, OrderRejected
+from core.clock import SimulatedClock
+from core.domain import Bar, Order, OrderKind, OrderStatus, Side
+from core.errors import ExchangeBanned, ExchangeUnavailable, InsufficientFunds, OrderRejected
 from execution.ccxt_broker import CcxtBroker
 from execution.ccxt_settings import CcxtSettings, make_trading_exchange
 from tests.execution.ccxt_fixtures import (
@@ -220,4 +222,34 @@ def test_a_resumed_order_is_looked_up_even_when_its_pre_check_would_now_fail(
     assert fill.client_id == ENTRY_ID
     assert journal.status(ENTRY_ID) is OrderStatus.FILLED
     assert posts(book, ENTRY_ID) == 1
+    check(broker, book)
+
+
+@pytest.mark.parametrize(
+    ("fault", "ban_s"),
+    [
+        (TradeFault("http", status=418, retry_after="120"), 120),
+        (TradeFault("http", status=429, retry_after="30"), 30),
+    ],
+    ids=["418-retry-after-120", "429-retry-after-30"],
+)
+def test_a_ban_is_waited_out_without_a_single_request(
+    fault: TradeFault, ban_s: int, broker: CcxtBroker, book: FakeSpotTrading,
+    fake: FakeBinance, clock: SimulatedClock,
+) -> None:
+    # Issue 17, item 4: retrying 6-20 s into an advertised ban lengthens a real IP ban.
+    book.script("POST", ORDER, fault)
+    with pytest.raises(ExchangeBanned, match=r"until 2024-05-01 12:0"):
+        broker.submit(ENTRY, price=60_000.0)
+    sent = len(fake.requests)
+    clock.set(clock.now() + timedelta(seconds=ban_s - 1))
+    for _ in range(3):  # the next bar's poll, a probe, a resubmission: none reach the exchange
+        with pytest.raises(ExchangeBanned):
+            broker.submit(ENTRY, price=60_000.0)
+    assert broker.on_bar(Bar(BTC, clock.now(), 1.0, 1.0, 1.0, 1.0)) == []  # flat: no request
+    assert len(fake.requests) == sent  # requests sent during the ban: 0
+    assert broker.breaker_status.failures == 0  # a ban is not the exchange failing
+    clock.set(clock.now() + timedelta(seconds=2))
+    [fill] = broker.submit(ENTRY, price=60_000.0)  # looked up (not there), then sent once
+    assert book.accepted()[fill.client_id] == 1
     check(broker, book)
