@@ -246,18 +246,39 @@ def compute_signals(df: pd.DataFrame, params: SignalParams = DEFAULT_PARAMS) -> 
 def latest_signal(window: pd.DataFrame, params: SignalParams = DEFAULT_PARAMS) -> SignalRow:
     """Signal row of the last bar of ``window`` (closed bars only, >= ``params.warmup_bars``)."""
     close = _checked_close(window, params)
-    rsi, fast, slow = _indicator_arrays(close, params)
-    signal = signal_rule(params, rsi=rsi[-1:], ema_fast=fast[-1:], ema_slow=slow[-1:])
     bar_time = pd.Timestamp(window.index[-1]).to_pydatetime()
-    return SignalRow(
-        bar_time=bar_time,
-        close=float(close[-1]),
-        rsi=float(rsi[-1]),
-        ema_fast=float(fast[-1]),
-        ema_slow=float(slow[-1]),
-        signal=int(signal[0]),
-        ema_spread_pct=float((fast[-1] - slow[-1]) / slow[-1] * 100.0),
-    )
+    return signal_arrays(close, params).row(-1, bar_time=bar_time, close=float(close[-1]))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SignalArrays:
+    """Indicators and signal of every bar of a close series (rows before the warm-up unused)."""
+
+    rsi: FloatArray
+    ema_fast: FloatArray
+    ema_slow: FloatArray
+    signal: SignalArray
+
+    def row(self, i: int, *, bar_time: datetime, close: float) -> SignalRow:
+        """The signal row of bar ``i`` (the caller ensures ``warmup_bars`` end at it)."""
+        fast, slow = float(self.ema_fast[i]), float(self.ema_slow[i])
+        return SignalRow(
+            bar_time=bar_time, close=close, rsi=float(self.rsi[i]), ema_fast=fast,
+            ema_slow=slow, signal=int(self.signal[i]),
+            ema_spread_pct=(fast - slow) / slow * 100.0,
+        )
+
+
+def signal_arrays(close: FloatArray, params: SignalParams = DEFAULT_PARAMS) -> SignalArrays:
+    """Indicators and signal of every bar of a finite float64 close array, in one pass each.
+
+    The recursions are causal, so row ``i`` depends only on ``close[:i + 1]``: computed once
+    over a whole replay file it equals, bit for bit, the row computed on the file cut at ``i``,
+    and (from ``warmup_bars - 1`` on) the row of a trailing window within ~1e-12.
+    """
+    rsi, fast, slow = _indicator_arrays(close, params)
+    return SignalArrays(rsi, fast, slow,
+                        signal_rule(params, rsi=rsi, ema_fast=fast, ema_slow=slow))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,13 +42,13 @@ from journal import Journal
 from journal.errors import JournalError
 from journal.records import RISK_STATE_KEY
 from risk.manager import RiskManager
-from signals.quant_signals import SignalParams, latest_signal
+from signals.quant_signals import SignalArrays, SignalParams, SignalRow, signal_arrays
 from signals.scorer import Scorer
 from trading import book
 from trading.alerts import Alerter, AlertKind
 from trading.decide import ENTER, Decision, DecisionInputs, decide_entry, decide_exit
 from trading.decide import refuse_before_scoring as pre_check
-from trading.market import MarketData
+from trading.market import BarArrays, BarWindow, MarketData, bar_timestamp, closed_window
 from trading.sizing import RollingKelly, SizingSource
 from trading.status import LoopStatus, SymbolStatus
 
@@ -96,6 +96,9 @@ class TradingLoop:
         self._risk_at_start = risk.to_dict()
         self._sizing_at_start = sizing.to_dict() if isinstance(sizing, RollingKelly) else None
         self._outbox: list[tuple[AlertKind, str]] = []
+        # Per symbol: the bar arrays the signals were last computed on, and those signals. A
+        # replay's arrays are the whole file's (computed once); live fetches new ones a step.
+        self._signals: dict[str, tuple[BarArrays, SignalArrays]] = {}
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
@@ -129,27 +132,28 @@ class TradingLoop:
         self._broker.reload()
 
     # -- bars -------------------------------------------------------------------------------
-    def _window(self, symbol: str) -> pd.DataFrame:
+    def _window(self, symbol: str) -> BarWindow:
         need = self.settings.signal.warmup_bars + book.CATCH_UP_BARS
-        return self._market.closed_bars(symbol, need)
+        return closed_window(self._market, symbol, need)
 
-    def _new_bar_times(self, windows: Mapping[str, pd.DataFrame]) -> list[pd.Timestamp]:
-        warm = self.settings.signal.warmup_bars
-        times: set[pd.Timestamp] = set()
-        for symbol, frame in windows.items():
+    def _new_bar_times(self, windows: Mapping[str, BarWindow]) -> list[int]:
+        """Open times (epoch ms) of the bars to process, oldest first."""
+        # A bar is decidable once warm-up bars end at it.
+        skip = self.settings.signal.warmup_bars - 1
+        times: set[int] = set()
+        for symbol, window in windows.items():
             last = self.book.last_bar.get(symbol)
-            # A bar is decidable once warm-up bars end at it.
-            usable = frame.index[warm - 1:] if len(frame) >= warm else frame.index[:0]
-            times.update(t for t in usable if last is None or t > last)
+            after = None if last is None else int(last.value // 1_000_000)
+            times.update(int(t) for t in window.times_after(after, skip=skip))
         return sorted(times)
 
     def _last_done(self) -> pd.Timestamp | None:
         return max(self.book.last_bar.values()) if self.book.last_bar else None
 
-    def _process(
-        self, when: pd.Timestamp, windows: Mapping[str, pd.DataFrame], *, decide: bool
-    ) -> None:
-        bars = {s: _bar(s, f, when) for s, f in windows.items() if when in f.index}
+    def _process(self, when_ms: int, windows: Mapping[str, BarWindow], *, decide: bool) -> None:
+        at = {s: i for s, w in windows.items() if (i := w.index_of(when_ms)) is not None}
+        bars = {s: windows[s].bars.bar(s, i) for s, i in at.items()}
+        when = bar_timestamp(when_ms)
         simulated = self.settings.deferred_fills
         if not simulated:
             for bar in bars.values():  # a real exchange: its requests commit on their own
@@ -167,13 +171,20 @@ class TradingLoop:
             self._route_risk_events()
             decisions = []
             if decide:
-                for symbol in bars:
-                    window = windows[symbol].loc[:when].tail(self.settings.signal.warmup_bars)
-                    decisions.append(self._decide(symbol, window, equity))
+                for symbol, bar in bars.items():
+                    decisions.append(self._decide(bar, windows[symbol], at[symbol], equity))
             self._save(when, bars, equity, decisions)
         self._flush_outbox()
         if not simulated:
             self._send_pending(when)
+
+    def _signal_row(self, bar: Bar, window: BarWindow, i: int) -> tuple[SignalRow, SignalArrays]:
+        """The signal row of bar ``i``: the same arrays and row for replay, paper and live."""
+        cached = self._signals.get(bar.symbol)
+        if cached is None or cached[0] is not window.bars:
+            cached = (window.bars, signal_arrays(window.bars.close, self.settings.signal))
+            self._signals[bar.symbol] = cached
+        return cached[1].row(i, bar_time=bar.time, close=bar.close), cached[1]
 
     # -- execution --------------------------------------------------------------------------
     def _execute(self, bar: Bar) -> None:
@@ -228,8 +239,9 @@ class TradingLoop:
         self.risk.record_trade_close(pnl, now=when)
 
     # -- decisions --------------------------------------------------------------------------
-    def _decide(self, symbol: str, window: pd.DataFrame, equity: float) -> Decision:
-        row = latest_signal(window, self.settings.signal)
+    def _decide(self, bar: Bar, window: BarWindow, i: int, equity: float) -> Decision:
+        symbol = bar.symbol
+        row, signals = self._signal_row(bar, window, i)
         holding = self._broker.position(symbol).is_open
         inp = DecisionInputs(
             row=row, symbol=symbol, equity=equity,
@@ -242,29 +254,28 @@ class TradingLoop:
         elif row.signal != 1:
             decision = Decision(symbol, row.bar_time, row.signal, "none", "flat; no entry signal")
         else:
-            decision = self._entry(inp, window)
+            decision = self._entry(inp, window.bars, signals, i)
         if decision.order is not None:
             # Paper fills it at the next bar's open; live sends it right after this bar commits.
             self.book.pending[symbol] = decision.order
         self.status.symbols[symbol] = SymbolStatus.of(decision, row, self._broker, symbol)
         return decision
 
-    def _entry(self, inp: DecisionInputs, window: pd.DataFrame) -> Decision:
+    def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: SignalArrays, i: int
+               ) -> Decision:
         refusal = pre_check(inp, self.risk)
         if not refusal and not self.sizing.fraction(1.0) > 0.0:
             # No conviction could give a size: do not pay for a scorer call (as the kernel).
             refusal = f"position size is 0 whatever the conviction: {self.sizing.describe()}"
         if refusal:
             return Decision(inp.symbol, inp.row.bar_time, 1, "none", refusal, approved=False)
-        score = self._score(inp, window)
+        score = self._score(inp, _scorer_rows(bars, signals, i))
         return decide_entry(inp, self.risk, score, self.sizing.fraction(score.conviction))
 
-    def _score(self, inp: DecisionInputs, window: pd.DataFrame) -> Any:
-        from signals.quant_signals import compute_signals
+    def _score(self, inp: DecisionInputs, frame: pd.DataFrame) -> Any:
         from signals.scorer import ScoreSource
         from signals.scorer_context import request_from_bars
 
-        frame = compute_signals(window, self.settings.signal).tail(5)
         score = self._scorer.score(request_from_bars(inp.symbol, frame))
         if score.source is not ScoreSource.FIXED:
             provider, model = self.settings.scorer_name
@@ -314,11 +325,13 @@ class TradingLoop:
             self._alerter.alert(kind, f"operator {command.kind}: {command.reason} ({result})")
 
 
-def _bar(symbol: str, frame: pd.DataFrame, when: pd.Timestamp) -> Bar:
-    i = int(frame.index.searchsorted(when))
-    o, h, lo, c, v = (float(frame[col].to_numpy()[i])
-                      for col in ("open", "high", "low", "close", "volume"))
-    return Bar(symbol, when.to_pydatetime(), o, h, lo, c, v)
+def _scorer_rows(bars: BarArrays, signals: SignalArrays, i: int) -> pd.DataFrame:
+    """The last five signal rows up to bar ``i``, as compute_signals(...).tail(5) has them."""
+    start = max(0, i - 4)
+    return bars.frame(start, i + 1, extra={
+        name: getattr(signals, name)[start:i + 1]
+        for name in ("rsi", "ema_fast", "ema_slow", "signal")
+    })
 
 
 def _alert_kind(kind: str) -> AlertKind:

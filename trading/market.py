@@ -3,20 +3,31 @@
 Both answer the same question, "the latest closed bars as of the clock", so the loop does
 not know which one it is talking to. Only closed bars are returned: a bar whose close time
 (open + timeframe) is after the clock's now is still forming.
+
+The loop reads bars as a ``BarWindow``: float64 arrays and a slice of them, so a bar costs an
+array index, not a pandas row. A replay's window is a slice of the whole file's arrays (the
+same object every step, so indicators over it are computed once); an exchange's window is the
+fetched frame turned into arrays once per step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from core.clock import Clock
+from core.domain import Bar
 from core.errors import ConfigError, DataError
+from signals.indicators import FloatArray, close_values
+
+_OHLCV = ("open", "high", "low", "close", "volume")
 
 
 class MarketData(Protocol):
@@ -25,6 +36,88 @@ class MarketData(Protocol):
     def closed_bars(self, symbol: str, count: int) -> pd.DataFrame:
         """The latest ``count`` closed bars (fewer when history is shorter), oldest first."""
         ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BarArrays:
+    """OHLCV bars of one market as arrays: open times in epoch ms (int64), prices float64."""
+
+    open_ms: npt.NDArray[np.int64]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> BarArrays:
+        """The arrays of a UTC-indexed OHLCV frame; DataError on a bad index or a NaN close."""
+        missing = [c for c in _OHLCV if c not in frame.columns]
+        if missing:
+            raise DataError(f"bars lack column(s) {', '.join(missing)}", rule="columns")
+        ms = _open_ms(frame)
+        if ms.size > 1 and not bool((np.diff(ms) > 0).all()):
+            raise DataError("bar times must be strictly increasing", rule="index")
+        close = close_values(frame["close"])  # fail fast on NaN or inf
+        o, h, lo, v = (np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64))
+                       for c in ("open", "high", "low", "volume"))
+        return cls(ms, o, h, lo, close, v)
+
+    def __len__(self) -> int:
+        return int(self.open_ms.size)
+
+    def bar(self, symbol: str, i: int) -> Bar:
+        """Bar ``i`` as the brokers take it."""
+        return Bar(symbol, bar_datetime(int(self.open_ms[i])), float(self.open[i]),
+                   float(self.high[i]), float(self.low[i]), float(self.close[i]),
+                   float(self.volume[i]))
+
+    def frame(self, start: int, end: int, *, extra: Mapping[str, np.ndarray] | None = None
+              ) -> pd.DataFrame:
+        """Bars ``start:end`` as the house OHLCV frame (UTC index), plus ``extra`` columns."""
+        index = pd.DatetimeIndex(pd.to_datetime(self.open_ms[start:end], unit="ms", utc=True),
+                                 name="timestamp")
+        columns = {c: getattr(self, c)[start:end] for c in _OHLCV}
+        return pd.DataFrame({**columns, **(extra or {})}, index=index)
+
+
+@dataclass(frozen=True, slots=True)
+class BarWindow:
+    """The closed bars ``bars[start:end]`` of one market as of the clock's now."""
+
+    bars: BarArrays
+    start: int
+    end: int
+
+    def index_of(self, open_ms: int) -> int | None:
+        """Position in ``bars`` of the bar opened at ``open_ms``, if the window holds it."""
+        i = int(np.searchsorted(self.bars.open_ms[self.start:self.end], open_ms)) + self.start
+        return i if i < self.end and int(self.bars.open_ms[i]) == open_ms else None
+
+    def times_after(self, after_ms: int | None, *, skip: int) -> npt.NDArray[np.int64]:
+        """Open times (ms) of the window's bars past its first ``skip``, later than after_ms."""
+        times = self.bars.open_ms[self.start + skip:self.end]
+        if after_ms is None:
+            return times
+        return times[int(np.searchsorted(times, after_ms, side="right")):]
+
+
+def closed_window(market: MarketData, symbol: str, count: int) -> BarWindow:
+    """The latest ``count`` closed bars of ``symbol`` as arrays, from any MarketData."""
+    if isinstance(market, ReplayMarket):
+        return market.closed_window(symbol, count)
+    bars = BarArrays.of(market.closed_bars(symbol, count))
+    return BarWindow(bars, 0, len(bars))
+
+
+def bar_datetime(open_ms: int) -> datetime:
+    """An epoch-ms time as an aware UTC datetime (exact for whole milliseconds)."""
+    return datetime.fromtimestamp(open_ms // 1000, UTC).replace(microsecond=open_ms % 1000 * 1000)
+
+
+def bar_timestamp(open_ms: int) -> pd.Timestamp:
+    """An epoch-ms time as a UTC pandas Timestamp."""
+    return pd.Timestamp(open_ms, unit="ms", tz="UTC")
 
 
 class ExchangeMarket:
@@ -63,29 +156,34 @@ class ReplayMarket:
         self._frames = dict(frames)
         self._step_ms = timeframe_ms(timeframe)
         self._clock = clock
+        # Every file as arrays once; windows are slices of them (see the module docstring).
+        self._arrays = {s: BarArrays.of(f) for s, f in self._frames.items()}
         # Close time of every bar in ms, for a binary search per call instead of a scan.
-        self._close_ms = {
-            s: _open_ms(f) + self._step_ms for s, f in self._frames.items()
-        }
+        self._close_ms = {s: a.open_ms + self._step_ms for s, a in self._arrays.items()}
 
     def closed_bars(self, symbol: str, count: int) -> pd.DataFrame:
         """The bars whose close time is at or before the simulated now."""
+        window = self.closed_window(symbol, count)
+        return self._frames[symbol].iloc[window.start:window.end]
+
+    def closed_window(self, symbol: str, count: int) -> BarWindow:
+        """``closed_bars`` as a slice of the file's arrays."""
         if symbol not in self._frames:
             raise ConfigError(f"replay has no bars for {symbol}")
         now_ms = int(self._clock.now().timestamp() * 1000)
         end = int(np.searchsorted(self._close_ms[symbol], now_ms, side="right"))
-        return self._frames[symbol].iloc[max(0, end - count): end]
+        return BarWindow(self._arrays[symbol], max(0, end - count), end)
 
     def close_times(self, symbol: str) -> list[datetime]:
         """Close time of every bar of ``symbol``: the moments a replay wakes up."""
-        return [datetime.fromtimestamp(ms / 1000, UTC) for ms in self._close_ms[symbol]]
+        return [bar_datetime(int(ms)) for ms in self._close_ms[symbol]]
 
     def bars(self, symbol: str) -> pd.DataFrame:
         """All bars of ``symbol``."""
         return self._frames[symbol]
 
 
-def _open_ms(frame: pd.DataFrame) -> np.ndarray:
+def _open_ms(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
     index = frame.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise DataError("bars need a UTC DatetimeIndex")
