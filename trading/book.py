@@ -52,6 +52,9 @@ class LoopBook:
     last_close: dict[str, float] = field(default_factory=dict)
     manual_halt: str = ""
     fill_cursor: int = 0
+    # What save() last wrote per key, so a bar that changed nothing skips the key. A bar that
+    # rolls back reloads the whole book from the journal, which starts this empty again.
+    _written: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, journal: Journal, symbols: tuple[str, ...]) -> LoopBook:
@@ -74,13 +77,19 @@ class LoopBook:
 
     def save(self, journal: Journal, sizing: SizingSource) -> None:
         """Write pending orders, open entries, the fill cursor, last bars and sizing."""
-        journal.save_state(PENDING_KEY, {s: _order_json(o) for s, o in self.pending.items()})
-        journal.save_state(ENTRIES_KEY, {s: _fill_json(f) for s, f in self.entries.items()})
-        journal.save_state(FILLS_KEY, {"last_id": self.fill_cursor})
+        states: dict[str, dict[str, Any]] = {
+            PENDING_KEY: {s: _order_json(o) for s, o in self.pending.items()},
+            ENTRIES_KEY: {s: _fill_json(f) for s, f in self.entries.items()},
+            FILLS_KEY: {"last_id": self.fill_cursor},
+        }
         for symbol, when in self.last_bar.items():
-            journal.save_state(last_bar_key(symbol), {"time": when.isoformat()})
+            states[last_bar_key(symbol)] = {"time": when.isoformat()}
         if isinstance(sizing, RollingKelly):
-            journal.save_state(SIZING_KEY, sizing.to_dict())
+            states[SIZING_KEY] = sizing.to_dict()
+        for key, state in states.items():
+            if self._written.get(key) != state:
+                journal.save_state(key, state)
+                self._written[key] = state
 
     def open_entry(self, fill: Fill) -> None:
         """Remember the entry fill of a new position."""
