@@ -16,7 +16,7 @@ before it. A command posted while the bot is down waits for the next start.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +82,7 @@ class Journal(JournalQueries):
         self._depth = 0
         self._run_id: int | None = None
         self._memo = WriteMemo()  # one bot per journal (flock): its own writes are the file's
+        self._after: list[Callable[[], None]] = []
 
     @property
     def path(self) -> Path:
@@ -130,6 +131,14 @@ class Journal(JournalQueries):
             raise
         self._depth = 0
         self._commit()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the open transaction commits (now if none is open); a
+        rollback drops it. What must not be said before its commit (an alert) goes here."""
+        if self._depth:
+            self._after.append(callback)
+        else:
+            callback()
 
     # --- runs, decisions, LLM calls, equity, halts -------------------------------------------
 
@@ -439,9 +448,13 @@ class Journal(JournalQueries):
             self._rollback()
             raise
         self._memo.committed()
+        after, self._after = self._after, []
+        for callback in after:
+            callback()
 
     def _rollback(self) -> None:
         self._memo.rolled_back()
+        self._after.clear()
         # SQLite may already have rolled back (disk full, I/O error): keep the original error.
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")

@@ -12,9 +12,11 @@ not processed yet, in time order:
 One bar is one atomic unit: everything it changes (wallet, orders, fills, trade ledger, risk
 and sizing state, halts, decisions, the last bar done) commits in one journal transaction, so a
 kill at any instant leaves the bar before or the bar after, never half of one. An operator
-command commits with its effect and its ack. Alerts go out only after their commit. A bar whose
-transaction fails is rolled back and the loop reloads its state from the journal, so memory
-never runs ahead of the disk.
+command commits with its effect and its ack. Alerts go out only after their commit
+(``Journal.after_commit``). A bar whose transaction fails is rolled back and the loop reloads
+its state from the journal, so memory never runs ahead of the disk. A replay at full speed
+commits a group of whole bars at a time (trading/replay.py): a kill then loses whole bars, which
+the restart replays to the same result.
 
 Live orders leave the process, so they cannot commit with their bar: the bar commits its
 decision with the order as *pending*; right after the commit the broker journals the intent
@@ -30,6 +32,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -174,7 +177,7 @@ class TradingLoop:
                 for symbol, bar in bars.items():
                     decisions.append(self._decide(bar, windows[symbol], at[symbol], equity))
             self._save(when, bars, equity, decisions)
-        self._flush_outbox()
+        self._journal.after_commit(self._flush_outbox)
         if not simulated:
             self._send_pending(when)
 
@@ -217,7 +220,7 @@ class TradingLoop:
             self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
             self._route_risk_events()
             self.book.save(self._journal, self.sizing)
-        self._flush_outbox()
+        self._journal.after_commit(self._flush_outbox)
 
     def _fold_fills(self, when: datetime) -> None:
         """Account every journaled fill past the cursor, once, on the bar ``when``."""
@@ -322,7 +325,8 @@ class TradingLoop:
                 )
                 self._journal.ack_command(command, result)
             kind = AlertKind.HALT if command.kind == "halt" else AlertKind.RESUME
-            self._alerter.alert(kind, f"operator {command.kind}: {command.reason} ({result})")
+            text = f"operator {command.kind}: {command.reason} ({result})"
+            self._journal.after_commit(partial(self._alerter.alert, kind, text))
 
 
 def _scorer_rows(bars: BarArrays, signals: SignalArrays, i: int) -> pd.DataFrame:
