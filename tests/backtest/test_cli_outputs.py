@@ -95,8 +95,10 @@ def test_a_full_disk_while_writing_the_outputs_is_one_line_and_exit_1(
     assert run_main(["backtest", "--data", str(data_file), *LOOSE_GATES],
                     {"TRADINGBOT_STATE_DIR": str(tmp_path / "warm")}).code == 0
     trades = tmp_path / "trades.csv"
+    # The child must use the numba cache the warm-up filled (CI sets NUMBA_CACHE_DIR).
+    cache = {k: v for k, v in os.environ.items() if k == "NUMBA_CACHE_DIR"}
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1",
-           "TRADINGBOT_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path)}
+           "TRADINGBOT_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path), **cache}
     done = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, str(REPO_ROOT / "main.py"), "backtest", "--data", str(data_file),
          "--trades-out", str(trades), *LOOSE_GATES], cwd=tmp_path, env=env,

@@ -302,8 +302,11 @@ def run_cli(argv: list[str], *, env: Mapping[str, str], cwd: Path, script: Path 
         if file_size_limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
+    # The child uses the numba cache of this process (CI sets NUMBA_CACHE_DIR), so a warm-up
+    # here keeps a file size limit from hitting a cache file instead of the journal.
+    cache = {k: v for k, v in os.environ.items() if k == "NUMBA_CACHE_DIR"}
     full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONPATH": str(REPO_ROOT), "HOME": str(cwd), **env}
+                "PYTHONPATH": str(REPO_ROOT), "HOME": str(cwd), **cache, **env}
     return subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, str(script or REPO_ROOT / "main.py"), *argv], cwd=cwd, env=full_env,
         capture_output=True, text=True, timeout=240, preexec_fn=limit, check=False,
