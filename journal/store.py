@@ -83,6 +83,7 @@ class Journal(JournalQueries):
         self._run_id: int | None = None
         self._memo = WriteMemo()  # one bot per journal (flock): its own writes are the file's
         self._after: list[Callable[[], None]] = []
+        self._now_cache: tuple[datetime | None, str] = (None, "")
 
     @property
     def path(self) -> Path:
@@ -405,7 +406,15 @@ class Journal(JournalQueries):
     # --- plumbing -----------------------------------------------------------------------------
 
     def _now(self, at: datetime | None = None) -> str:
-        return codec.time_text(self._clock.now() if at is None else at)
+        when = self._clock.now() if at is None else at
+        # A bar writes several rows at one clock time: format it once (exact type: a pandas
+        # Timestamp equal to a datetime must still go through time_text).
+        if type(when) is datetime and when == self._now_cache[0]:
+            return self._now_cache[1]
+        text = codec.time_text(when)
+        if type(when) is datetime:
+            self._now_cache = (when, text)
+        return text
 
     def _insert(self, sql: str, params: Sequence[object]) -> int:
         with self._write() as db:

@@ -102,6 +102,7 @@ class TradingLoop:
         # Per symbol: the bar arrays the signals were last computed on, and those signals. A
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
         self._signals: dict[str, tuple[BarArrays, SignalArrays]] = {}
+        self._warm = settings.signal.warmup_bars  # a property that takes logs: once, not a bar
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
@@ -136,13 +137,13 @@ class TradingLoop:
 
     # -- bars -------------------------------------------------------------------------------
     def _window(self, symbol: str) -> BarWindow:
-        need = self.settings.signal.warmup_bars + book.CATCH_UP_BARS
+        need = self._warm + book.CATCH_UP_BARS
         return closed_window(self._market, symbol, need)
 
     def _new_bar_times(self, windows: Mapping[str, BarWindow]) -> list[int]:
         """Open times (epoch ms) of the bars to process, oldest first."""
         # A bar is decidable once warm-up bars end at it.
-        skip = self.settings.signal.warmup_bars - 1
+        skip = self._warm - 1
         times: set[int] = set()
         for symbol, window in windows.items():
             last = self.book.last_bar.get(symbol)
