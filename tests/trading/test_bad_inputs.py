@@ -327,7 +327,7 @@ def test_a_non_utf8_env_file_still_lets_halt_status_and_help_work(tmp_path: Path
                                "continuation byte at byte 7); that line is ignored\n")
 
 
-@pytest.mark.parametrize("limit", [20_000, 200_000], ids=["creating", "trading"])
+@pytest.mark.parametrize("limit", [20_000, 100_000], ids=["creating", "trading"])
 def test_a_full_disk_during_replay_is_one_line_and_exit_1(
     tmp_path: Path, short_file: Path, limit: int
 ) -> None:
