@@ -1,10 +1,11 @@
 """ccxt errors translated at the exchange boundary, and the execution layer's own errors.
 
 The only place ccxt exceptions become bot exceptions (``raise ... from e``), grouped by what
-the caller does with them: ExchangeUnavailable (network, timeout, rate limit, 5xx: retry with
-backoff, the outcome of an order request is unknown), InsufficientFunds / OrderRejected
-(record and never retry), DuplicateOrder (the exchange already has that client id: look it up,
-never resend). Messages pass through ``redact`` so no key can reach a log line.
+the caller does with them: ExchangeUnavailable (no connection, timeout, rate limit, an HTTP
+5xx server error: retry with backoff, the outcome of an order request is unknown),
+InsufficientFunds / OrderRejected (record and never retry), DuplicateOrder (the exchange
+already has that client id: look it up, never resend). Messages pass through ``redact`` so
+no key can reach a log line.
 """
 
 from __future__ import annotations
@@ -41,19 +42,24 @@ def translate(error: Exception, *, what: str, secrets: tuple[Secret, ...] = ()) 
 
 
 def _network_kind(error: Exception) -> str:
+    """What went wrong, in words: an HTTP 5xx is the server failing, not the connection."""
     import ccxt
 
+    status = re.search(r"\s([45]\d\d)\s", str(error))
+    code = int(status.group(1)) if status else 0
     kinds: list[tuple[type[Exception], str]] = [
         (ccxt.RequestTimeout, "timed out"),
         (ccxt.RateLimitExceeded, "rate limited"),
         (ccxt.DDoSProtection, "rate limited or IP banned"),
         (ccxt.OnMaintenance, "under maintenance"),
-        (ccxt.ExchangeNotAvailable, "server error or no connection"),
         (ccxt.InvalidNonce, "clock out of the receive window"),
     ]
-    kind = next((text for cls, text in kinds if isinstance(error, cls)), "network failure")
-    status = re.search(r"\s([45]\d\d)\s", str(error))
-    return f"HTTP {status.group(1)}, {kind}" if status else kind
+    kind = next((text for cls, text in kinds if isinstance(error, cls)), "")
+    if not kind:
+        kind = ("server error" if 500 <= code < 600 else
+                "connection failed" if isinstance(error, ccxt.NetworkError) else
+                "unreadable response")
+    return f"HTTP {code}, {kind}" if code else kind
 
 
 def _first_line(text: str) -> str:

@@ -94,6 +94,7 @@ class ExchangeGateway:
         self._recv_window_s = recv_window_s
         self._by_client_id = exchange.id.startswith("binance")
         self.banned_until: datetime | None = None
+        self._last_symbol: str | None = None  # elsewhere the probe reads one market's orders
 
     # -- plain calls -------------------------------------------------------------------------
     def call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
@@ -158,8 +159,24 @@ class ExchangeGateway:
         return ExchangeBanned(f"{translated}; no requests until {_hms(until)}")
 
     def probe(self) -> None:
-        """Health probe for the breaker: the exchange's clock, one request, no retry."""
-        self.once("health probe", self.exchange.fetch_time)
+        """Health probe for the breaker: the paths that trade, read-only, once each, no retry.
+
+        The account (balances) and the open orders: a clock or ping endpoint can answer while
+        orders cannot be placed, and must not close the breaker then.
+        """
+        self.once("health probe: fetch balance", self.exchange.fetch_balance)
+        self.once("health probe: fetch open orders", self._open_orders)
+
+    def _open_orders(self) -> list[dict[str, Any]]:
+        ex = self.exchange
+        if self._by_client_id:
+            # Binance answers for every market at once (weight 80, one probe a minute at most);
+            # ccxt refuses that call unless told that the caller knows.
+            ex.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
+            orders: list[dict[str, Any]] = ex.fetch_open_orders()
+            return orders
+        found: list[dict[str, Any]] = ex.fetch_open_orders(self._last_symbol)
+        return found
 
     # -- orders ------------------------------------------------------------------------------
     def lookup(self, symbol: str, client_id: str) -> dict[str, Any] | None:
@@ -167,6 +184,7 @@ class ExchangeGateway:
         import ccxt
 
         ex = self.exchange
+        self._last_symbol = symbol
 
         def find() -> dict[str, Any] | None:
             """Binance: by origClientOrderId; elsewhere: through the order lists."""
@@ -187,6 +205,7 @@ class ExchangeGateway:
     def place(self, request: OrderRequest) -> dict[str, Any]:
         """Create the order once; after an unknown outcome look it up before any resend."""
         last: Exception | None = None
+        self._last_symbol = request.symbol
         for attempt in range(1, self._policy.attempts + 1):
             sent_at = self._clock.now()
             try:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -41,6 +42,9 @@ class FakeRequest:
     path: str
     params: dict[str, str]
     headers: dict[str, str]
+    # time.perf_counter() when its request line and headers had arrived: the latency bench
+    # times "bar close to order sent" up to here (same process, same clock as the loop's).
+    received_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ class FakeBinance:
         self._series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._log: list[FakeRequest] = []
         self._faults: list[Fault] = []
+        self._outage: tuple[int, frozenset[str] | None] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -107,6 +112,17 @@ class FakeBinance:
         """Close the connection without answering the next ``times`` requests to ``path``."""
         with self._lock:
             self._faults.extend([Fault(path, drop=True)] * times)
+
+    def start_outage(self, status: int = 503, *, paths: Iterable[str] | None = None) -> None:
+        """Answer every request to ``paths`` (every path when None) with HTTP ``status``, until
+        ``end_outage``."""
+        with self._lock:
+            self._outage = (status, None if paths is None else frozenset(paths))
+
+    def end_outage(self) -> None:
+        """Serve normally again."""
+        with self._lock:
+            self._outage = None
 
     # -- inspection --------------------------------------------------------------------------
     @property
@@ -170,6 +186,10 @@ class FakeBinance:
             fault = next((f for f in self._faults if f.path in (None, request.path)), None)
             if fault is not None:
                 self._faults.remove(fault)
+            elif self._outage is not None:
+                status, paths = self._outage
+                if paths is None or request.path in paths:
+                    fault = Fault(request.path, status=status)
         if fault is not None:
             if fault.drop:
                 return None
@@ -252,13 +272,15 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 5  # a stuck client cannot hold a server thread for ever
 
     def _serve(self) -> None:
+        received = time.perf_counter()
         fake: FakeBinance = self.server.fake  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
         params = dict(parse_qsl(parts.query))
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             params.update(parse_qsl(self.rfile.read(length).decode()))
-        request = FakeRequest(self.command, parts.path, params, dict(self.headers.items()))
+        request = FakeRequest(self.command, parts.path, params, dict(self.headers.items()),
+                              received)
         try:
             response = fake.dispatch(request)
         except Exception as e:  # a broken route must show up in the test, not hang it

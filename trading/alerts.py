@@ -13,6 +13,7 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Final, Protocol
 
@@ -32,6 +33,7 @@ class AlertKind(StrEnum):
     HALT = "halt"
     RESUME = "resume"
     BREAKER_OPEN = "breaker_open"
+    BREAKER_CLOSED = "breaker_closed"
     ORDER_FAILURE = "order_failure"
     UNPROTECTED_POSITION = "unprotected_position"
     INFO = "info"
@@ -166,3 +168,10 @@ def build_alerter(env: Mapping[str, str]) -> Alerter:
     if settings is None:
         return LogAlerter()
     return FanOutAlerter(LogAlerter(), TelegramAlerter(settings))
+
+
+def breaker_closed_text(since: datetime, outage_reason: str = "") -> str:
+    """The one message that ends an exchange outage."""
+    tail = f" (the outage: {outage_reason})" if outage_reason else ""
+    return (f"exchange breaker closed: the account and the open orders have answered since "
+            f"{since:%Y-%m-%d %H:%M:%SZ}; new entries resume{tail}")

@@ -29,7 +29,7 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
     from execution.ccxt_settings import CcxtBrokerConfig, CcxtSettings
     from journal import Journal
     from journal.records import RunMode
-    from trading.alerts import build_alerter
+    from trading.alerts import AlertKind, breaker_closed_text, build_alerter
     from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
     from trading.run_command import _drive, _loop
@@ -53,11 +53,16 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
             on_alert=lambda a: alerter.alert(_alert_kind(a.kind), f"{a.symbol} {a.text}"),
         )
         broker.start().raise_if_mismatch()
+        # The breaker counts the candles' failures too; CcxtBroker exposes no breaker yet.
+        breaker = broker._breaker
+        breaker.watch(on_close=lambda s: alerter.alert(AlertKind.BREAKER_CLOSED,
+                                                       breaker_closed_text(s.since)))
         # Candles of the venue that fills (testnet prices differ), cached apart from mainnet's.
         market = ExchangeMarket(timeframe=strategy.timeframe, clock=clock,
                                 exchange_id=args.exchange,
                                 exchange=_market_exchange(args.exchange, base_url, live=live),
-                                cache_dir=state_dir(env) / str(mode) / "cache")
+                                cache_dir=state_dir(env) / str(mode) / "cache",
+                                on_outcome=breaker.record_outcome)
         sizing = build_sizing(strategy, journal=journal, clock=clock, rolling=False,
                               results_path=results)
         if live and isinstance(sizing, SavedKelly) and sizing.problem:

@@ -12,7 +12,7 @@ fetched frame turned into arrays once per step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,11 +121,18 @@ def bar_timestamp(open_ms: int) -> pd.Timestamp:
 
 
 class ExchangeMarket:
-    """Closed bars from the exchange's public API through the parquet cache (no keys)."""
+    """Closed bars from the exchange's public API through the parquet cache (no keys).
+
+    ``on_outcome`` hears how the reads go: the error a read raised, or None when a read brought
+    a bar newer than any before (so the exchange answered; a read the cache served alone says
+    nothing about the exchange). A live bot routes it into the exchange breaker, so an outage
+    that starts at the candles still opens it.
+    """
 
     def __init__(
         self, *, timeframe: str, clock: Clock, exchange_id: str = "binance",
         exchange: Any = None, cache_dir: Path | None = None,
+        on_outcome: Callable[[BaseException | None], None] | None = None,
     ) -> None:
         from data.fetcher import make_exchange
 
@@ -134,15 +141,28 @@ class ExchangeMarket:
         self._exchange_id = exchange_id
         self._exchange = exchange if exchange is not None else make_exchange(exchange_id)
         self._cache_dir = cache_dir
+        self._on_outcome = on_outcome
+        self._newest: dict[str, pd.Timestamp] = {}
 
     def closed_bars(self, symbol: str, count: int) -> pd.DataFrame:
         """The latest ``count`` closed bars, fetched only past what the cache holds."""
         from data.fetcher import fetch_ohlcv
 
-        return fetch_ohlcv(
-            symbol, self._timeframe, limit=count, exchange_id=self._exchange_id,
-            exchange=self._exchange, clock=self._clock, cache_dir=self._cache_dir,
-        )
+        try:
+            bars = fetch_ohlcv(
+                symbol, self._timeframe, limit=count, exchange_id=self._exchange_id,
+                exchange=self._exchange, clock=self._clock, cache_dir=self._cache_dir,
+            )
+        except Exception as e:
+            if self._on_outcome is not None:
+                self._on_outcome(e)
+            raise
+        newest = bars.index[-1] if len(bars) else None
+        if newest is not None and (symbol not in self._newest or newest > self._newest[symbol]):
+            self._newest[symbol] = newest
+            if self._on_outcome is not None:
+                self._on_outcome(None)
+        return bars
 
 
 class ReplayMarket:

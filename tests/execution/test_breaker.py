@@ -15,7 +15,7 @@ from execution.broker import AlertKind, BrokerAlert
 from execution.errors import BreakerOpen
 from tests.execution.ccxt_fixtures import MakeBroker, assert_no_duplicates
 from tests.execution.conftest import T0
-from tests.fake_binance_trading import TICKER_24H, TIME, FakeSpotTrading, TradeFault
+from tests.fake_binance_trading import ACCOUNT, TICKER_24H, FakeSpotTrading, TradeFault
 
 H = timedelta(hours=1)
 BTC = "BTC/USDT"
@@ -96,8 +96,8 @@ def test_broker_stops_entries_until_the_probe_heals_it(
     assert status.state is BreakerState.OPEN
     assert "fetch ticker" in status.reason
     assert [a.kind for a in alerts] == [AlertKind.BREAKER_OPEN]
-    # While open, the health probe fails too: entries are refused, nothing is sent.
-    book.script("GET", TIME, TradeFault("http", status=503))
+    # While open, the health probe (the account first) fails too: entries are refused.
+    book.script("GET", ACCOUNT, TradeFault("http", status=503))
     with pytest.raises(BreakerOpen, match="no new entries until a health probe succeeds"):
         broker.submit(eth, price=3000.0)
     assert book.posts()["tb-ETHUSDT-202405011300-E"] == 0
