@@ -88,7 +88,8 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
                 broker.probe_health()
             lp.status.breakers["exchange"] = str(broker.breaker_status.state)
 
-        return _drive(loop, bar=bar, clock=clock, once=args.once, before_view=after_step)
+        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=broker,
+                      before_view=after_step)
 
 
 def _live_gates(args: argparse.Namespace, env: Mapping[str, str], strategy: Any, *,

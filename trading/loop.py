@@ -329,6 +329,15 @@ class TradingLoop:
             text = f"operator {command.kind}: {command.reason} ({result})"
             self._journal.after_commit(partial(self._alerter.alert, kind, text))
 
+    def history_shortfall(self) -> dict[str, tuple[int, int]]:
+        """Markets with too few closed bars to decide on: symbol -> (closed bars, bars needed)."""
+        short: dict[str, tuple[int, int]] = {}
+        for symbol in self.settings.symbols:
+            window = closed_window(self._market, symbol, self._warm)
+            if window.end - window.start < self._warm:
+                short[symbol] = (window.end - window.start, self._warm)
+        return short
+
 
 def _scorer_rows(bars: BarArrays, signals: SignalArrays, i: int) -> pd.DataFrame:
     """The last five signal rows up to bar ``i``, as compute_signals(...).tail(5) has them."""

@@ -24,6 +24,7 @@ from signals.scorer import FixedScorer, Scorer
 from trading.alerts import Alerter, LogAlerter
 from trading.loop import LoopSettings, TradingLoop
 from trading.market import ReplayMarket
+from trading.run_command import code_version
 from trading.setup import StrategySettings, build_paper_parts
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class ReplayRun:
         if self.ticks:
             clock.set(self.ticks[0])  # the run starts at the replay's first bar, not in 1970
         journal.record_run(mode=RunMode.REPLAY, strategy_id=strategy.strategy_id(),
-                           config={**strategy.snapshot(), "source": source})
+                           config={**strategy.snapshot(), "source": source},
+                           code_version=code_version())
 
     def advance(self, tick: datetime) -> int:
         """Move the clock to ``tick`` and step the loop; the bars it processed."""

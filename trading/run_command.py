@@ -138,7 +138,7 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
                      mode=RunMode.PAPER, deferred=True)
         bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
-        return _drive(loop, bar=bar, clock=clock, once=args.once)
+        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=parts.broker)
 
 
 def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, parts: Any,
@@ -150,7 +150,7 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
 
     scorer_settings = ScorerSettings.from_env(env)
     journal.record_run(
-        mode=mode, strategy_id=strategy.strategy_id(),
+        mode=mode, strategy_id=strategy.strategy_id(), code_version=code_version(),
         config={**strategy.snapshot(), "scorer": {"provider": str(scorer_settings.provider),
                                                   "model": scorer_settings.model}},
         secrets=[scorer_settings.api_key],
@@ -167,7 +167,7 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
     )
 
 
-def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool,
+def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool, broker: Any,
            before_view: Any = None) -> int:
     from trading.runner import Runner, RunnerSettings, stop_on_signals
     from trading.view import View
@@ -177,17 +177,60 @@ def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool,
     def show(lp: Any) -> None:
         if before_view is not None:
             before_view(lp)
+        lp.status.refresh(broker, manual_halt=lp.book.manual_halt)  # as they are, not as decided
         view.update(lp)
 
     runner = Runner(loop, RunnerSettings(bar=bar), clock=clock, on_step=show)
+    done_before = dict(loop.book.last_bar)
     try:
         with stop_on_signals(runner.stop):
             code = runner.run(once=once)
         if once:
             show(loop)
+            if code == 0 and dict(loop.book.last_bar) == done_before:
+                code = _why_nothing_decided(loop)
         return code
     finally:
         view.close()
+
+
+def _why_nothing_decided(loop: Any) -> int:
+    """Say why a --once step decided nothing; 1 when it could not decide (too little history)."""
+    short = loop.history_shortfall()
+    if short:
+        why = "; ".join(f"{s} has {have} closed bars, the strategy needs {need}"
+                        for s, (have, need) in short.items())
+        print(f"decided nothing: {why}", file=sys.stderr, flush=True)
+        return 1
+    last = max(loop.book.last_bar.values(), default=None)
+    print(f"decided nothing: no closed bar after {last:%Y-%m-%d %H:%M} UTC, which was decided "
+          "already" if last is not None else "decided nothing: no closed bar yet",
+          file=sys.stderr, flush=True)
+    return 0
+
+
+def code_version(*, git: str | None = None) -> str:
+    """The commit this code runs from (``git rev-parse --short HEAD``), else the package's
+    version, else "unknown"; never fails, whether or not git is installed."""
+    import shutil
+    import subprocess
+    from importlib import metadata
+
+    root = Path(__file__).resolve().parents[1]
+    git = git or shutil.which("git")
+    if git:
+        try:
+            done = subprocess.run(  # noqa: S603 - a fixed command on our own checkout
+                [git, "-C", str(root), "rev-parse", "--short", "HEAD"],
+                capture_output=True, text=True, timeout=5, check=False)
+            if done.returncode == 0 and done.stdout.strip():
+                return done.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass  # no git, or no checkout: the package version below
+    try:
+        return f"tradingbot {metadata.version('tradingbot')}"
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:

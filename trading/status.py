@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,7 @@ class LoopStatus:
     daily_pnl: float | None = None
     halt: str = "none"
     halt_reason: str = ""
+    manual_halt: str = ""  # the operator's halt reason, "" when none
     breakers: dict[str, str] = field(default_factory=dict)
     next_wake: datetime | None = None
     errors: int = 0
@@ -69,3 +70,15 @@ class LoopStatus:
         self.daily_pnl = equity - s.daily_start_equity
         self.halt = str(s.halt_kind)
         self.halt_reason = s.halt_reason
+
+    def refresh(self, broker: Broker, *, manual_halt: str) -> None:
+        """Take the broker's position and stop as they are now, and the operator's halt.
+
+        The decision fields stay those of the last decision; what is held is not: a fill, a
+        stop hit or a stop re-placed between bars must show at the next redraw.
+        """
+        self.manual_halt = manual_halt
+        for symbol, s in self.symbols.items():
+            pos = broker.position(symbol)
+            stop = None if pos.stop is None else float(pos.stop.stop_price)
+            self.symbols[symbol] = replace(s, position=float(pos.amount), stop=stop)

@@ -64,11 +64,15 @@ class View:
 
 def _title(status: LoopStatus) -> str:
     dd = "-" if status.drawdown is None else f"{status.drawdown:.2%}"
-    halt = status.halt if status.halt == "none" else f"{status.halt}: {status.halt_reason}"
+    halt = "kill switch " + (status.halt if status.halt == "none" else
+                             f"{status.halt}: {status.halt_reason}")
+    if status.manual_halt:  # the operator's halt is no kill switch, but it halts all the same
+        manual = f"halted by the operator: {status.manual_halt}"
+        halt = manual if status.halt == "none" else f"{halt}; {manual}"
     breakers = ", ".join(f"{k} {v}" for k, v in status.breakers.items()) or "-"
     wake = "-" if status.next_wake is None else f"{status.next_wake:%H:%M:%S} UTC"
     return (f"equity {_num(status.equity)} peak {_num(status.peak)} drawdown {dd} "
-            f"day P&L {_num(status.daily_pnl)} | kill switch {halt} | breakers {breakers} | "
+            f"day P&L {_num(status.daily_pnl)} | {halt} | breakers {breakers} | "
             f"errors {status.errors} | next wake {wake}")
 
 
