@@ -28,10 +28,14 @@ REDACTED: Final = "***"
 SECRET_NAME_PARTS: Final = ("key", "secret", "token", "password", "passphrase", "credential")
 
 Money = Decimal | int | float
+# json.dumps with these options builds a new encoder per call; the state is encoded every bar.
+_JSON: Final = json.JSONEncoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 
 def time_text(when: datetime) -> str:
     """Fixed-width ISO-8601 UTC text of an aware time; a naive time raises ValueError."""
+    if type(when) is datetime and when.tzinfo is UTC:
+        return when.isoformat(timespec="microseconds")  # already the plain UTC datetime below
     if not isinstance(when, datetime) or when.utcoffset() is None:
         raise ValueError(f"journal times must be timezone-aware datetimes, got {when!r}")
     utc = when.astimezone(UTC)
@@ -40,6 +44,33 @@ def time_text(when: datetime) -> str:
         utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC
     )
     return plain.isoformat(timespec="microseconds")
+
+
+class TimeTexts:
+    """``time_text`` that keeps its last few answers: a bar writes its open and close times
+    into several rows, and formatting a time costs more than looking it up."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._texts: dict[datetime, str] = {}
+
+    def text(self, when: datetime) -> str:
+        """``time_text(when)``."""
+        if type(when) is not datetime:  # exact type: a pandas Timestamp may carry nanoseconds
+            return time_text(when)
+        # Equal aware datetimes are the same instant, hence the same text; a naive one never
+        # equals an aware key, so it reaches time_text and raises.
+        text = self._texts.get(when)
+        if text is None:
+            text = time_text(when)
+            if len(self._texts) >= self._size:
+                self._texts.clear()
+            self._texts[when] = text
+        return text
+
+    def optional(self, when: datetime | None) -> str | None:
+        """``optional_time_text(when)``."""
+        return None if when is None else self.text(when)
 
 
 def optional_time_text(when: datetime | None) -> str | None:
@@ -62,6 +93,12 @@ def money_text(value: Money) -> str:
 
     A float is taken at its shortest repr, which converts back to the very same float.
     """
+    if type(value) is float:
+        text = repr(value)
+        # Without an exponent, and neither zero nor NaN/inf, the repr is already the plain
+        # decimal text of Decimal(repr(value)).
+        if "e" not in text and "n" not in text and value != 0.0:
+            return text
     number = _decimal(value)
     if not number.is_finite():
         raise ValueError(f"money must be finite, got {value!r}")
@@ -90,7 +127,7 @@ def parse_optional_money(text: str | None) -> Decimal | None:
 
 def json_text(value: Any) -> str:
     """Compact, key-sorted JSON; NaN and non-JSON types raise (the journal never guesses)."""
-    return json.dumps(value, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    return _JSON.encode(value)
 
 
 def parse_json_object(text: str, what: str) -> dict[str, Any]:

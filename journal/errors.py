@@ -7,8 +7,6 @@ transient case (another process held the write lock longer than the busy timeout
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from core.errors import BotError, TransientError
 
@@ -29,15 +27,11 @@ class UnknownOrderError(JournalError):
     """An update or fill names a client order id that has no recorded intent."""
 
 
-@contextmanager
-def translated() -> Iterator[None]:
-    """SQLite errors as JournalErrors; a lock held past the busy timeout is transient."""
-    try:
-        yield
-    except sqlite3.OperationalError as e:
+def journal_error(e: sqlite3.Error) -> JournalError:
+    """The JournalError of an SQLite error; a lock held past the busy timeout is transient."""
+    if isinstance(e, sqlite3.OperationalError):
         text = str(e).lower()
         if "locked" in text or "busy" in text:
-            raise JournalBusyError(f"journal is busy (another process holds it): {e}") from e
-        raise JournalError(f"journal write failed: {e}") from e
-    except sqlite3.Error as e:
-        raise JournalError(f"journal write failed: {e}") from e
+            return JournalBusyError(f"journal is busy (another process holds it): {e}")
+    return JournalError(f"journal write failed: {e}")
+

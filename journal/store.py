@@ -15,9 +15,7 @@ before it. A command posted while the bot is down waits for the next start.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -27,13 +25,7 @@ from core.clock import Clock, SystemClock
 from core.domain import Fill, Order, OrderUpdate
 from core.secrets import Secret
 from journal import codec, schema
-from journal.errors import (
-    DuplicateClientIdError,
-    JournalError,
-    UnknownOrderError,
-    translated,
-)
-from journal.queries import JournalQueries
+from journal.errors import DuplicateClientIdError, JournalError, UnknownOrderError
 from journal.records import (
     Action,
     Actor,
@@ -44,18 +36,19 @@ from journal.records import (
     HaltEventKind,
     RunMode,
 )
-from journal.written import WriteMemo
+from journal.transactions import JournalTransactions
 
 if TYPE_CHECKING:  # signals and risk pull in pandas and numba: too slow for `status`
     from risk.state import RiskEvent
     from signals.scorer import Score
 
 
-class Journal(JournalQueries):
+class Journal(JournalTransactions):
     """SQLite journal; implements core.ports.OrderJournal and core.ports.StateStore.
 
     One instance per process and thread (an sqlite3 connection is not shared across threads).
-    Read-side queries for ``status`` and ``report`` come from JournalQueries.
+    Read-side queries for ``status`` and ``report`` come from JournalQueries; batches, state
+    writes and commits from JournalTransactions.
     """
 
     def __init__(
@@ -67,8 +60,8 @@ class Journal(JournalQueries):
         durable: bool = True,
     ) -> None:
         self._path = schema.default_journal_path() if path is None else Path(path)
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        super().__init__(schema.connect(self._path, busy_timeout_s=busy_timeout_s))
+        db = schema.connect(self._path, busy_timeout_s=busy_timeout_s)
+        super().__init__(db, clock if clock is not None else SystemClock())
         if not durable:
             # Replay only: in WAL mode NORMAL still survives a killed process (each commit is
             # in the WAL before COMMIT returns), it just skips the fsync per commit, so a power
@@ -79,11 +72,7 @@ class Journal(JournalQueries):
             # open replays, so this changes speed only; a bigger page cache keeps the indexes.
             self._db.execute("PRAGMA wal_autocheckpoint = 20000")
             self._db.execute("PRAGMA cache_size = -65536")
-        self._depth = 0
         self._run_id: int | None = None
-        self._memo = WriteMemo()  # one bot per journal (flock): its own writes are the file's
-        self._after: list[Callable[[], None]] = []
-        self._now_cache: tuple[datetime | None, str] = (None, "")
 
     @property
     def path(self) -> Path:
@@ -106,40 +95,6 @@ class Journal(JournalQueries):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Group writes (one bar step, or a command with its state) into one transaction.
-
-        Nested batches join the outer one. Order intents are refused inside a batch: an intent
-        must be committed before its request is sent.
-        """
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        with translated():
-            self._db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            self._rollback()
-            raise
-        self._depth = 0
-        self._commit()
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once the open transaction commits (now if none is open); a
-        rollback drops it. What must not be said before its commit (an alert) goes here."""
-        if self._depth:
-            self._after.append(callback)
-        else:
-            callback()
 
     # --- runs, decisions, LLM calls, equity, halts -------------------------------------------
 
@@ -176,7 +131,7 @@ class Journal(JournalQueries):
             "conviction, suppress, score_source, fallback_reason, reasoning, approved, reason, "
             "size_fraction, notional) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                self._run_id, self._now(), decision.symbol, codec.time_text(decision.bar_time),
+                self._run_id, self._now(), decision.symbol, self._times.text(decision.bar_time),
                 int(decision.signal), Action(decision.action).value,
                 None if score is None else float(score.conviction),
                 None if score is None else int(score.suppress),
@@ -220,7 +175,7 @@ class Journal(JournalQueries):
             "INSERT INTO equity (run_id, at, bar_time, symbol, equity, cash, position_value, "
             "peak, drawdown, daily_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                self._run_id, codec.time_text(s.at), codec.optional_time_text(s.bar_time),
+                self._run_id, self._times.text(s.at), self._times.optional(s.bar_time),
                 s.symbol, codec.money_text(s.equity), codec.optional_money_text(s.cash),
                 codec.optional_money_text(s.position_value), codec.optional_money_text(s.peak),
                 None if s.drawdown is None else float(s.drawdown),
@@ -346,28 +301,6 @@ class Journal(JournalQueries):
         self._memo.fills_seen(found[-1][0] if found else fill_id)
         return found
 
-    # --- state (core.ports.StateStore) -----------------------------------------------------------
-
-    def save_state(self, key: str, state: Mapping[str, Any]) -> None:
-        """Replace the state stored under ``key`` atomically (JSON-safe values only)."""
-        if not key:
-            raise ValueError("state key must not be empty")
-        try:
-            text = codec.json_text(dict(state))
-        except (TypeError, ValueError) as e:
-            raise JournalError(f"state {key!r} is not JSON-safe: {e}") from e
-        if self._memo.unchanged(key, text):
-            return  # the file holds this very text: a bar that changed nothing writes nothing
-        self._insert(
-            "INSERT INTO state (key, value_json, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, "
-            "updated_at = excluded.updated_at",
-            (key, text, self._now()),
-        )
-        self._memo.wrote(key, text)
-        if not self._depth:
-            self._memo.committed()  # _insert committed it on its own
-
     # --- operator commands ------------------------------------------------------------------
 
     def post_command(
@@ -405,24 +338,6 @@ class Journal(JournalQueries):
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _now(self, at: datetime | None = None) -> str:
-        when = self._clock.now() if at is None else at
-        # A bar writes several rows at one clock time: format it once (exact type: a pandas
-        # Timestamp equal to a datetime must still go through time_text).
-        if type(when) is datetime and when == self._now_cache[0]:
-            return self._now_cache[1]
-        text = codec.time_text(when)
-        if type(when) is datetime:
-            self._now_cache = (when, text)
-        return text
-
-    def _insert(self, sql: str, params: Sequence[object]) -> int:
-        with self._write() as db:
-            row_id = db.execute(sql, params).lastrowid
-        if row_id is None:
-            raise JournalError("SQLite returned no row id for an insert")
-        return row_id
-
     def _known_order(self, client_id: str) -> tuple[str, str]:
         row = self._db.execute(
             "SELECT symbol, side FROM orders WHERE client_id = ?", (client_id,)
@@ -432,38 +347,3 @@ class Journal(JournalQueries):
                 f"client order id {client_id!r} has no recorded intent; record_order_intent first"
             )
         return str(row[0]), str(row[1])
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        if self._depth:  # inside batch(): the batch commits or rolls back
-            with translated():
-                yield self._db
-            return
-        with translated():
-            self._db.execute("BEGIN IMMEDIATE")  # take the write lock now, waiting busy_timeout
-        try:
-            with translated():
-                yield self._db
-        except BaseException:
-            self._rollback()
-            raise
-        self._commit()
-
-    def _commit(self) -> None:
-        try:
-            with translated():
-                self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-        self._memo.committed()
-        after, self._after = self._after, []
-        for callback in after:
-            callback()
-
-    def _rollback(self) -> None:
-        self._memo.rolled_back()
-        self._after.clear()
-        # SQLite may already have rolled back (disk full, I/O error): keep the original error.
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
