@@ -55,6 +55,9 @@ class LoopBook:
     # What save() last wrote per key, so a bar that changed nothing skips the key. A bar that
     # rolls back reloads the whole book from the journal, which starts this empty again.
     _written: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    _objects: dict[str, dict[str, Order | Fill]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, journal: Journal, symbols: tuple[str, ...]) -> LoopBook:
@@ -77,11 +80,16 @@ class LoopBook:
 
     def save(self, journal: Journal, sizing: SizingSource) -> None:
         """Write pending orders, open entries, the fill cursor, last bars and sizing."""
-        states: dict[str, dict[str, Any]] = {
-            PENDING_KEY: {s: _order_json(o) for s, o in self.pending.items()},
-            ENTRIES_KEY: {s: _fill_json(f) for s, f in self.entries.items()},
-            FILLS_KEY: {"last_id": self.fill_cursor},
-        }
+        states: dict[str, dict[str, Any]] = {}
+        # Orders and fills are frozen: the same objects as at the last save give the same JSON,
+        # so it is not built again (most bars change neither).
+        if not _same(self.pending, self._objects.get(PENDING_KEY)):
+            states[PENDING_KEY] = {s: _order_json(o) for s, o in self.pending.items()}
+            self._objects[PENDING_KEY] = dict(self.pending)
+        if not _same(self.entries, self._objects.get(ENTRIES_KEY)):
+            states[ENTRIES_KEY] = {s: _fill_json(f) for s, f in self.entries.items()}
+            self._objects[ENTRIES_KEY] = dict(self.entries)
+        states[FILLS_KEY] = {"last_id": self.fill_cursor}
         for symbol, when in self.last_bar.items():
             states[last_bar_key(symbol)] = {"time": when.isoformat()}
         if isinstance(sizing, RollingKelly):
@@ -107,6 +115,14 @@ class LoopBook:
         return pnl, pnl / cost
 
 
+def _same(now: dict[str, Order] | dict[str, Fill], saved: dict[str, Order | Fill] | None
+          ) -> bool:
+    """True when ``now`` holds the very objects ``saved`` held, under the same symbols."""
+    return saved is not None and now.keys() == saved.keys() and all(
+        saved[s] is value for s, value in now.items()
+    )
+
+
 def restore_sizing(journal: Journal, sizing: SizingSource) -> None:
     """Continue the rolling Kelly accumulators of an interrupted run."""
     saved = journal.load_state(SIZING_KEY)
@@ -129,10 +145,11 @@ def equity_snapshot(
     """The account's mark at a bar's close, with peak, drawdown and the day's P&L."""
     s = risk.state
     dd = (s.peak_equity - equity) / s.peak_equity if s.peak_equity > 0 else math.nan
+    # Floats as they are: the journal stores a float as Decimal(repr(float)) text anyway.
     return EquitySnapshot(
-        at=clock.now(), equity=Decimal(repr(equity)), bar_time=when.to_pydatetime(),
-        peak=Decimal(repr(s.peak_equity)), drawdown=dd if math.isfinite(dd) else None,
-        daily_pnl=Decimal(repr(equity - s.daily_start_equity)),
+        at=clock.now(), equity=float(equity), bar_time=when.to_pydatetime(),
+        peak=float(s.peak_equity), drawdown=dd if math.isfinite(dd) else None,
+        daily_pnl=float(equity - s.daily_start_equity),
     )
 
 

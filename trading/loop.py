@@ -158,6 +158,7 @@ class TradingLoop:
         at = {s: i for s, w in windows.items() if (i := w.index_of(when_ms)) is not None}
         bars = {s: windows[s].bars.bar(s, i) for s, i in at.items()}
         when = bar_timestamp(when_ms)
+        bar_time = when.to_pydatetime()
         simulated = self.settings.deferred_fills
         if not simulated:
             for bar in bars.values():  # a real exchange: its requests commit on their own
@@ -167,11 +168,11 @@ class TradingLoop:
                 if simulated:
                     self._execute(bar)
                 self.book.last_close[bar.symbol] = bar.close
-            self._fold_fills(when.to_pydatetime())
+            self._fold_fills(bar_time)
             prices = {s: b.close for s, b in bars.items()}
             prices.update({s: p for s, p in self.book.last_close.items() if s not in prices})
             equity = self._broker.equity(prices)
-            self.risk.check_and_update(equity, now=when.to_pydatetime())
+            self.risk.check_and_update(equity, now=bar_time)
             self._route_risk_events()
             decisions = []
             if decide:
