@@ -53,6 +53,10 @@ class OrderRejected(BotError):
     """The exchange or a pre-check refused an order; record it, never retry it blindly."""
 
 
+class AttemptsExhausted(OrderRejected):
+    """Every allowed attempt of one decision ended without a fill: stop retrying it."""
+
+
 class InsufficientFunds(OrderRejected):
     """Not enough balance for the order."""
 

@@ -130,6 +130,12 @@ class Broker(Protocol):
         """
         ...
 
+    def guard(self) -> list[Fill]:
+        """Between bars, on its own timer: every position's stop read back, a missing one
+        placed again at once, one missing for too long alerted and sold; returns the fills
+        this found or made (paper: nothing, its stops are simulated on the bars)."""
+        ...
+
 
 class ReconciliationError(BotError):
     """The bot's records and the broker disagree: it must not trade until an operator looks."""

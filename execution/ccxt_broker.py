@@ -23,7 +23,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
-from core.errors import ConfigError, ExchangeUnavailable, OrderRejected
+from core.errors import AttemptsExhausted, ConfigError, ExchangeUnavailable, OrderRejected
 from core.ports import OrderJournal, StateStore
 from core.secrets import Secret
 from execution.breaker import BreakerStatus, ExchangeBreaker
@@ -215,6 +215,19 @@ class CcxtBroker:
         fills = self._stops.sync(symbol)
         return fills + self.check_protection()
 
+    def guard(self) -> list[Fill]:
+        """The protection watchdog between bars (see the Broker port).
+
+        Each stop is read back; a filled one closes its position, a missing one (cancelled
+        outside the bot, expired) is placed again at once, and a position unprotected for
+        longer than ``max_unprotected_s`` is alerted and sold.
+        """
+        self._require_reconciled()
+        fills: list[Fill] = []
+        for pos in self._book.all():
+            fills += self._stops.sync(pos.symbol)
+        return fills + self.check_protection()
+
     def check_protection(self) -> list[Fill]:
         """Protect every unprotected position; close those unprotected for too long."""
         fills: list[Fill] = []
@@ -339,8 +352,8 @@ class CcxtBroker:
                 return None
             if status is None or not status.final:
                 return order  # new, or unresolved: resumed by a lookup before any send
-        raise OrderRejected(f"{base.client_id}: {_ATTEMPTS_PER_INTENT} attempts ended without "
-                            "a fill; not sending it again")
+        raise AttemptsExhausted(f"{base.client_id}: {_ATTEMPTS_PER_INTENT} attempts ended "
+                                "without a fill; not sending it again")
 
     def _checked_intent(self, order: Order, precheck: Callable[[], None]) -> bool:
         """Pre-check, then journal the intent; True for a resumed (maybe sent) order.

@@ -318,6 +318,10 @@ class PaperBroker:
             "done": list(self._done),
         })
 
+    def guard(self) -> list[Fill]:
+        """Nothing to watch between bars: paper stops trigger on the bars themselves."""
+        return []
+
     def reload(self) -> None:
         """Forget what is in memory and take the wallet as the journal has it (after a failed
         bar, whose transaction rolled back)."""

@@ -39,7 +39,7 @@ import pandas as pd
 
 from core.clock import Clock
 from core.domain import Bar, Fill, Order, OrderKind
-from core.errors import BotError
+from core.errors import AttemptsExhausted, BotError
 from execution.broker import Broker
 from journal import Journal
 from journal.errors import JournalError
@@ -135,6 +135,20 @@ class TradingLoop:
             book.restore_sizing(j, self.sizing)
         self._broker.reload()
 
+    def guard(self) -> None:
+        """Between bars (live; a no-op for paper and replay): pending exits are sent again,
+        then the broker's protection watchdog runs; what filled is accounted at once."""
+        if self.settings.deferred_fills:
+            return
+        try:
+            self._send_pending(self._last_done())
+            if self._broker.guard():
+                self._settle(self._last_done(), pending=dict(self.book.pending))
+        except BaseException:
+            self._outbox.clear()
+            self.reload()
+            raise
+
     # -- bars -------------------------------------------------------------------------------
     def _window(self, symbol: str) -> BarWindow:
         need = self._warm + book.CATCH_UP_BARS
@@ -198,7 +212,8 @@ class TradingLoop:
             self._submit(pending, price=bar.open, at=bar.time)
         self._broker.on_bar(bar)
 
-    def _submit(self, order: Order, *, price: float | None, at: datetime) -> None:
+    def _submit(self, order: Order, *, price: float | None, at: datetime) -> BotError | None:
+        """Submit ``order``; the order's failure (alerted, returned), never the journal's."""
         try:
             self._broker.submit(order, price=price, at=at)
         except JournalError:
@@ -206,18 +221,43 @@ class TradingLoop:
         except BotError as e:
             log.warning("order %s on %s failed: %s", order.kind, order.symbol, e)
             self._outbox.append((AlertKind.ORDER_FAILURE, f"{order.symbol} {order.kind}: {e}"))
+            return e
+        return None
 
     def _send_pending(self, when: pd.Timestamp | None) -> None:
-        """Live: send what the committed bar decided, then fold its fills in a second commit."""
+        """Live: send what the committed bar decided, then fold its fills in a second commit.
+
+        A failed exit stays pending: the guard sends it again within seconds under the next
+        retry id of the same intent (never waiting for the next bar) until it fills or its
+        attempts are exhausted; a failed entry is dropped (it was the bar's to take).
+        """
         if not self.book.pending:
             return
-        for order in list(self.book.pending.values()):
+        keep: dict[str, Order] = {}
+        for symbol, order in list(self.book.pending.items()):
             # The intent, the request and the answer are journaled by the broker, each
             # committed before the next step; the same client id resumes after a kill.
-            self._submit(order, price=None, at=self._clock.now())
+            error = self._submit(order, price=None, at=self._clock.now())
+            if (error is not None and order.kind is OrderKind.EXIT
+                    and not isinstance(error, AttemptsExhausted)):
+                keep[symbol] = order
+        if keep:
+            self._protect_now()  # a failed exit may have left its position without the stop
+        self._settle(when, pending=keep)
+
+    def _protect_now(self) -> None:
+        try:
+            self._broker.guard()
+        except JournalError:
+            raise
+        except BotError as e:  # the guard's timer tries again within seconds
+            log.warning("protection check after a failed exit failed: %s", e)
+
+    def _settle(self, when: pd.Timestamp | None, *, pending: dict[str, Order]) -> None:
+        """One commit: what is still pending, and the fills the broker journaled meanwhile."""
         at = when.to_pydatetime() if when is not None else self._clock.now()
         with self._journal.batch():
-            self.book.pending.clear()
+            self.book.pending = pending
             self._fold_fills(at)
             self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
             self._route_risk_events()

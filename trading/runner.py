@@ -34,12 +34,15 @@ class RunnerSettings:
         grace: wait after a bar's close before fetching it.
         backoff_start: first wait after a failed step; doubles per consecutive failure.
         backoff_max: the longest wait after failures.
+        guard_every: between bars, how often ``loop.guard()`` runs (live and testnet: stops
+            read back and re-placed, failed exits sent again; paper's guard does nothing).
     """
 
     bar: timedelta
     grace: timedelta = timedelta(seconds=5)
     backoff_start: timedelta = timedelta(seconds=10)
     backoff_max: timedelta = timedelta(minutes=5)
+    guard_every: timedelta = timedelta(seconds=5)
 
 
 def next_wake(now: datetime, bar: timedelta, grace: timedelta) -> datetime:
@@ -70,7 +73,7 @@ class Runner:
                 return 1 if self.failures else 0
             self._loop.status.next_wake = self._clock.now() + wait
             self._notify()
-            self.stop.wait(wait.total_seconds())
+            self._wait_guarding(wait)
         log.info("stopped cleanly after the last finished step")
         return 0
 
@@ -92,6 +95,24 @@ class Runner:
         s = self._settings
         now = self._clock.now()
         return max(next_wake(now, s.bar, s.grace) - now, timedelta(0))
+
+    def _wait_guarding(self, wait: timedelta) -> None:
+        """Sleep until the next step, running the loop's guard every ``guard_every``."""
+        left = wait.total_seconds()
+        every = self._settings.guard_every.total_seconds()
+        while left > 0:
+            nap = min(left, every)
+            if self.stop.wait(nap):
+                return
+            left -= nap
+            if left <= 0:
+                return  # the step itself comes next
+            started = self._clock.now()
+            try:
+                self._loop.guard()
+            except Exception as e:  # the next tick tries again; a step is never blocked
+                log.warning("guard failed: %s", _one_line(e))
+            left -= (self._clock.now() - started).total_seconds()
 
     def _notify(self) -> None:
         if self._on_step is not None:

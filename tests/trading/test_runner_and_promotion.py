@@ -43,6 +43,7 @@ class FlakyLoop:
         self.steps = 0
         self.status = LoopStatus(symbols={})
         self._stop = stop
+        self.guards = 0
 
     def step(self) -> int:
         if self.left:
@@ -51,6 +52,9 @@ class FlakyLoop:
         self.steps += 1
         self._stop.set()
         return 1
+
+    def guard(self) -> None:
+        self.guards += 1
 
 
 def test_a_failing_step_is_backed_off_not_fatal() -> None:
@@ -64,7 +68,8 @@ def test_a_failing_step_is_backed_off_not_fatal() -> None:
             return self.is_set()
 
     recording = Recording()
-    runner = Runner(loop, RunnerSettings(bar=HOUR), clock=SimulatedClock(T0),  # type: ignore[arg-type]
+    settings = RunnerSettings(bar=HOUR, guard_every=timedelta(minutes=10))
+    runner = Runner(loop, settings, clock=SimulatedClock(T0),  # type: ignore[arg-type]
                     stop=recording)
     loop._stop = recording
     assert runner.run() == 0
@@ -72,6 +77,26 @@ def test_a_failing_step_is_backed_off_not_fatal() -> None:
     # Backoff doubles; after the good step it waits for the next bar close (+5 s grace).
     assert waits == [10.0, 20.0, 40.0, 5.0]
     assert loop.status.errors == 3
+
+
+def test_between_steps_the_guard_runs_every_five_seconds() -> None:
+    # Issue 17: a missing stop or a failed exit is handled within seconds, not at the next bar.
+    loop = FlakyLoop(1, threading.Event())
+    waits: list[float] = []
+
+    class Recording(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            if len(waits) > 3:  # stop during the fourth nap
+                self.set()
+            return self.is_set()
+
+    settings = RunnerSettings(bar=HOUR, backoff_start=timedelta(seconds=20))
+    runner = Runner(loop, settings, clock=SimulatedClock(T0),  # type: ignore[arg-type]
+                    stop=Recording())
+    assert runner.run() == 0
+    assert waits == [5.0, 5.0, 5.0, 5.0]  # the 20 s backoff in naps of 5 s, stopped in the 4th
+    assert loop.guards == 3  # one after each nap that had more of the wait to go
 
 
 def test_once_runs_a_single_step() -> None:
