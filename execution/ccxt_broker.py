@@ -125,6 +125,11 @@ class CcxtBroker:
         return self._gw.exchange
 
     @property
+    def breaker(self) -> ExchangeBreaker:
+        """The exchange breaker every request of this broker counts against."""
+        return self._breaker
+
+    @property
     def breaker_status(self) -> BreakerStatus:
         """The exchange breaker's state, reason and since-time."""
         return self._breaker.status
@@ -240,7 +245,7 @@ class CcxtBroker:
             age = (self._clock.now() - pos.unprotected_since).total_seconds()
             if age <= self.config.max_unprotected_s:
                 continue
-            text = (f"{pos.symbol}: {pos.amount} held without a stop on the exchange for "
+            text = (f"{pos.amount} held without a stop on the exchange for "
                     f"{age:.0f}s (limit {self.config.max_unprotected_s:.0f}s); closing it")
             self._alert(AlertKind.UNPROTECTED_POSITION, pos.symbol, text)
             exit_id = client_order_id(self.config.prefix, pos.symbol, pos.bar_time,
@@ -400,8 +405,8 @@ class CcxtBroker:
                     f"{status.failures} failures: {status.reason}; no new entries")
 
     def _alert(self, kind: AlertKind, symbol: str, text: str) -> None:
-        log.error("ALERT %s %s", kind, text)
-        if self._on_alert is None:
+        if self._on_alert is None:  # otherwise the alerter logs it: one line per alert
+            log.error("ALERT %s %s %s", kind, symbol, text)
             return
         try:
             self._on_alert(BrokerAlert(kind, symbol, text, self._clock.now()))

@@ -53,8 +53,8 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
             on_alert=lambda a: alerter.alert(_alert_kind(a.kind), f"{a.symbol} {a.text}"),
         )
         broker.start().raise_if_mismatch()
-        # The breaker counts the candles' failures too; CcxtBroker exposes no breaker yet.
-        breaker = broker._breaker
+        # The breaker counts the candles' failures too.
+        breaker = broker.breaker
         breaker.watch(on_close=lambda s: alerter.alert(AlertKind.BREAKER_CLOSED,
                                                        breaker_closed_text(s.since)))
         # Candles of the venue that fills (testnet prices differ), cached apart from mainnet's.

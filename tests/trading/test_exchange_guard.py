@@ -31,7 +31,7 @@ from signals.scorer import FixedScorer
 from tests.execution.ccxt_fixtures import CLIENT_TIMEOUT_MS, TESTNET_ENV
 from tests.fake_binance import FakeBinance
 from tests.fake_binance_trading import ORDER, FakeSpotTrading, TradeFault
-from trading.alerts import LogAlerter
+from trading.alerts import AlertKind, LogAlerter
 from trading.loop import LoopSettings, TradingLoop
 from trading.market import ExchangeMarket
 from trading.sizing import RollingKelly
@@ -91,8 +91,11 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
         def sleep(seconds: float) -> None:
             clock.set(clock.now() + timedelta(seconds=seconds))
 
+        alerter = LogAlerter()  # wired as trading/exchange_mode.py wires it
         broker = CcxtBroker.connect(settings, journal=j, state=j, clock=clock, sleeper=sleep,
-                                    config=CcxtBrokerConfig(symbols=("BTC/USDT",)))
+                                    config=CcxtBrokerConfig(symbols=("BTC/USDT",)),
+                                    on_alert=lambda a: alerter.alert(AlertKind(str(a.kind)),
+                                                                     f"{a.symbol} {a.text}"))
         broker.start().raise_if_mismatch()
         market = ExchangeMarket(timeframe="1h", clock=clock, cache_dir=tmp_path / "cache",
                                 exchange=make_exchange("binance", base_url=fake.url))
@@ -102,7 +105,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
                          deferred_fills=False),
             market=market, scorer=FixedScorer(), broker=broker, journal=j,
             risk=RiskManager(RiskConfig(), 10_000.0, clock=clock),
-            sizing=RollingKelly(0.02, 0.01, 10**6), clock=clock, alerter=LogAlerter(),
+            sizing=RollingKelly(0.02, 0.01, 10**6), clock=clock, alerter=alerter,
         )
         yield Bot(clock, fake, book, loop, j, bars, entry, exit_, settings)
 
@@ -165,3 +168,22 @@ def test_a_stop_cancelled_outside_the_bot_is_back_within_one_guard_tick(bot: Bot
     assert again["clientOrderId"] != stop["clientOrderId"]
     assert Decimal(again["origQty"]) == Decimal(stop["origQty"])  # for the full amount
     assert longest_naked_s(bot.book) <= GUARD_S + 0.5 < BOUND_S
+
+
+def test_an_alert_is_one_log_line(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 17, item 7: every alert was logged twice (by the broker and by the alerter).
+    enter(bot)
+    bot.book.script("POST", ORDER, *[TradeFault("error", status=400, code=-2010,
+                                                msg="insufficient balance")] * 2)
+    [stop] = bot.book.open_orders("BTCUSDT")
+    operator = make_trading_exchange(bot.settings)
+    operator.load_markets()
+    operator.cancel_order(str(stop["orderId"]), "BTC/USDT")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        bot.tick()  # noticed; placing it again is refused
+        bot.tick(31)  # refused again, 31 s since it was noticed: alerted and sold
+    alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
+    assert len(alerts) == 1, alerts
+    assert "unprotected_position: BTC/USDT 0.000" in alerts[0]  # the symbol said once
+    assert not bot.loop._broker.position("BTC/USDT").is_open
