@@ -44,10 +44,10 @@ from execution.ccxt_settings import (
 from execution.client_ids import client_order_id, is_ours, with_client_id
 from execution.errors import BreakerOpen
 from execution.gateway import ExchangeGateway, OrderRequest, Sleeper
-from execution.markets import MarketRules
+from execution.markets import MarketRules, market_key
 from execution.positions import LivePosition, PositionBook
 from execution.reconcile import reconcile
-from execution.recording import OrderRecorder, decimal, net_bought, status_of
+from execution.recording import OrderRecorder, decimal, held_after, status_of
 from execution.stops import StopKeeper, send
 from risk import rules
 
@@ -76,6 +76,7 @@ class CcxtBroker:
     ) -> None:
         self.config = config or CcxtBrokerConfig()
         self._clock, self._on_alert, self._sleeper = clock, on_alert, sleeper
+        self._state = state
         self._breaker = ExchangeBreaker(
             clock=clock, threshold=self.config.breaker_failures,
             probe_interval_s=self.config.breaker_probe_interval_s, on_open=self._breaker_opened)
@@ -85,7 +86,7 @@ class CcxtBroker:
         self.mode = "testnet" if getattr(exchange, "isSandboxModeEnabled", False) else "LIVE"
         self._book = PositionBook(state, f"ccxt:{exchange.id}:{self.mode.lower()}:"
                                          f"{self.config.account}")
-        self._recorder = OrderRecorder(journal, clock)
+        self._recorder = OrderRecorder(journal, clock, fee_lookup=self._fees_of)
         c = self.config
         self._stops = StopKeeper(self._gw, self._book, self._recorder, clock, prefix=c.prefix,
                                  style=c.stop_style, limit_offset_pct=c.stop_limit_offset_pct)
@@ -108,6 +109,9 @@ class CcxtBroker:
         self._gw.call("load markets", self._gw.exchange.load_markets)
         for symbol in self.config.symbols:
             self._rules[symbol] = self._checked_market(symbol)
+            # report and status close a trade once what is left cannot be sold: below a lot.
+            self._state.save_state(market_key(symbol),
+                                   {"dust_bound": str(self._rules[symbol].dust_bound)})
         result = reconcile(self._gw, self._book, self._recorder, rules=self._rules,
                            prefix=self.config.prefix, fee=self.config.fee)
         self._reconciliation = result
@@ -153,6 +157,9 @@ class CcxtBroker:
             if pos.symbol not in prices:
                 raise ValueError(f"no price for {pos.symbol} to mark the position")
             total += float(pos.amount) * float(prices[pos.symbol])
+        for symbol, dust in self._book.all_dust().items():  # ours too, below one lot
+            if symbol in prices:
+                total += float(dust) * float(prices[symbol])
         return total
 
     def position(self, symbol: str) -> Position:
@@ -277,7 +284,9 @@ class CcxtBroker:
         self._book.mark_done(order.client_id)
         if fill is None:
             return []
-        held = market.amount(net_bought(raw, market.base, self.config.fee))
+        bought = held_after(fill, market.base)
+        held = market.amount(bought)  # the position is in lot steps; the rest is dust
+        self._book.set_dust(order.symbol, self._book.dust(order.symbol) + bought - held)
         stop = market.price(rules.stop_price_long(float(fill.price), pct))
         pos = LivePosition(order.symbol, held, fill.price, order.client_id,
                            order.bar_time or fill.at, stop, unprotected_since=self._clock.now())
@@ -322,7 +331,8 @@ class CcxtBroker:
             self._book.put(pos)
         balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
         free = decimal((balance.get(market.base) or {}).get("free"))
-        amount = market.amount(min(free, pos.amount))  # never sell holdings that are not ours
+        ours = pos.amount + self._book.dust(pos.symbol)  # dust goes too once it makes a lot
+        amount = market.amount(min(free, ours))  # never sell holdings that are not ours
         order = replace(order, amount_base=amount)
         try:
             resumed = self._checked_intent(
@@ -333,6 +343,8 @@ class CcxtBroker:
         request = OrderRequest(pos.symbol, "market", "sell", float(amount), None, order.client_id)
         raw = send(self._gw, self._recorder, order, request, resumed=resumed)
         fill = self._recorder.fill(order, raw)
+        sold = fill.amount if fill is not None else Decimal(0)
+        self._book.set_dust(pos.symbol, max(min(free, ours) - sold, Decimal(0)))
         self._book.remove(pos.symbol)
         self._book.mark_done(order.client_id)
         return [] if fill is None else [fill]
@@ -375,6 +387,14 @@ class CcxtBroker:
             self._recorder.update(order.client_id, OrderStatus.REJECTED, str(e))
             raise
         return self._recorder.intent(order)
+
+    def _fees_of(self, order: Order, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        """The fees of an order from its trades (an order read back carries none)."""
+        ex = self._gw.exchange
+        trades = self._gw.call(f"fetch the trades of order {order.client_id}",
+                               ex.fetch_my_trades, order.symbol, None, None,
+                               {"orderId": str(raw.get("id") or "")})
+        return [t["fee"] for t in trades if t.get("fee")]
 
     def _market(self, symbol: str) -> MarketRules:
         if symbol not in self._rules:

@@ -16,6 +16,11 @@ from typing import Any
 from core.errors import ConfigError, OrderRejected
 
 
+def market_key(symbol: str) -> str:
+    """State key under which a live broker saves what the journal needs of a market."""
+    return f"market:{symbol}"
+
+
 class MarketRules:
     """Precision and limits of one market on one ccxt client (network-free)."""
 
@@ -31,6 +36,7 @@ class MarketRules:
         self.min_amount = _limit(limits, "amount", "min")
         self.max_amount = _limit(limits, "amount", "max")
         self.min_notional = _limit(limits, "cost", "min")
+        self.amount_step = _step(exchange, market)
         self.order_types: list[str] = list((market.get("info") or {}).get("orderTypes") or [])
 
     @classmethod
@@ -44,6 +50,11 @@ class MarketRules:
         client = getattr(ccxt, exchange_id)()
         client.set_markets([dict(m) for m in markets.values()])
         return cls(client, symbol)
+
+    @property
+    def dust_bound(self) -> Decimal:
+        """Below this a base amount cannot be sold: less than one lot step or the minimum."""
+        return max(self.amount_step, self.min_amount or Decimal(0))
 
     def amount(self, value: Decimal | float) -> Decimal:
         """``value`` truncated to the lot step; 0 when it is below one step."""
@@ -78,6 +89,18 @@ class MarketRules:
                 f"{what} on {self.symbol}: notional {notional:.8f} {self.quote} is below the "
                 f"exchange minimum of {self.min_notional} {self.quote}"
             )
+
+
+def _step(exchange: Any, market: Mapping[str, Any]) -> Decimal:
+    """The lot step of ``market`` (ccxt's amount precision as a step, whatever its mode)."""
+    import ccxt
+
+    precision = (market.get("precision") or {}).get("amount")
+    if precision is None:
+        return Decimal(0)
+    if getattr(exchange, "precisionMode", None) == ccxt.TICK_SIZE:
+        return Decimal(str(precision))
+    return Decimal(1).scaleb(-int(precision))
 
 
 def _limit(limits: Mapping[str, Any], key: str, side: str) -> Decimal | None:

@@ -89,7 +89,12 @@ class LivePosition:
 
 
 class PositionBook:
-    """Positions by symbol plus executed client ids, saved on every change."""
+    """Positions by symbol, dust by symbol and executed client ids, saved on every change.
+
+    Dust is base the bot holds below the market's lot step (what a fee in the base or a
+    rounding left after a buy or a sale): not a position, no stop, but the bot's own money,
+    counted in its equity and sold with the next exit once it adds up to a lot.
+    """
 
     def __init__(self, store: StateStore, key: str) -> None:
         self._store, self._key = store, key
@@ -100,6 +105,7 @@ class PositionBook:
         raw = self._store.load_state(self._key) or {}
         self._positions = {s: LivePosition.from_json(p)
                            for s, p in raw.get("positions", {}).items()}
+        self._dust = {s: Decimal(d) for s, d in raw.get("dust", {}).items()}
         self._done: list[str] = list(raw.get("done", []))
 
     def get(self, symbol: str) -> LivePosition | None:
@@ -120,6 +126,22 @@ class PositionBook:
         self._positions.pop(symbol, None)
         self._save()
 
+    def dust(self, symbol: str) -> Decimal:
+        """The bot's base below one lot in ``symbol`` (0 when none)."""
+        return self._dust.get(symbol, Decimal(0))
+
+    def all_dust(self) -> dict[str, Decimal]:
+        """Dust by symbol."""
+        return dict(self._dust)
+
+    def set_dust(self, symbol: str, amount: Decimal) -> None:
+        """Record the dust of ``symbol`` and save."""
+        if amount > 0:
+            self._dust[symbol] = amount
+        else:
+            self._dust.pop(symbol, None)
+        self._save()
+
     def is_done(self, client_id: str) -> bool:
         """True if the order with ``client_id`` was already executed."""
         return client_id in self._done
@@ -134,5 +156,6 @@ class PositionBook:
         self._store.save_state(self._key, {
             "version": 1,
             "positions": {s: p.to_json() for s, p in self._positions.items()},
+            "dust": {s: str(d) for s, d in self._dust.items()},
             "done": list(self._done),
         })

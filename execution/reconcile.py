@@ -22,7 +22,7 @@ from execution.positions import LivePosition, PositionBook
 from execution.recording import (
     OrderRecorder,
     decimal,
-    net_bought,
+    held_after,
     protective_stop,
     status_of,
     stop_order,
@@ -107,7 +107,9 @@ def _settle_filled(book: PositionBook, recorder: OrderRecorder, order: Order,
     fill = recorder.fill(order, raw)
     pos = book.get(order.symbol)
     if order.kind is OrderKind.ENTRY and pos is None and fill is not None:
-        held = market.amount(net_bought(raw, market.base, fee))
+        bought = held_after(fill, market.base)
+        held = market.amount(bought)
+        book.set_dust(order.symbol, book.dust(order.symbol) + bought - held)
         stop = market.price(risk_rules.stop_price_long(float(fill.price),
                                                        float(order.stop_loss_pct)))
         book.put(LivePosition(order.symbol, held, fill.price, order.client_id,

@@ -2,12 +2,14 @@
 
 An order is recorded before its request is sent; a retry or restart of the same decision (same
 client id) resumes the unresolved record instead of writing a second intent. Exchange answers
-(ccxt order structures) become OrderUpdate and Fill values here, amounts as exact Decimals.
+(ccxt order structures) become OrderUpdate and Fill values here, amounts as exact Decimals, fees
+as the exchange charged them: from the answer, or else from the order's trades.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,26 +40,22 @@ def decimal(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(str(value))
 
 
-def net_bought(raw: dict[str, Any], base: str, assumed_fee: float) -> Decimal:
-    """What a filled buy left in the account: the fill less fees charged in the base asset."""
-    filled = decimal(raw.get("filled"))
-    fees = _fees(raw)
-    if fees:
-        return filled - sum((decimal(f.get("cost")) for f in fees if f.get("currency") == base),
-                            Decimal(0))
-    # An order read back by lookup carries no fees (Binance's GET order has none): assume the
-    # usual worst case, the fee taken in the base, so that the stop never asks for more than
-    # the account holds (it would be refused as insufficient balance).
-    log.info("fees of %s unknown; assuming %s in %s", raw.get("clientOrderId"), assumed_fee, base)
-    return filled * (1 - decimal(assumed_fee))
+def held_after(fill: Fill, base: str) -> Decimal:
+    """What a buy's fill left in the account: its amount less a fee charged in the base."""
+    return fill.amount - (fill.fee if fill.fee_asset == base else Decimal(0))
+
+
+FeeLookup = Callable[[Order, dict[str, Any]], list[dict[str, Any]]]
 
 
 class OrderRecorder:
     """Writes the live broker's orders, updates and fills to the journal."""
 
-    def __init__(self, journal: OrderJournal, clock: Clock) -> None:
+    def __init__(self, journal: OrderJournal, clock: Clock,
+                 fee_lookup: FeeLookup | None = None) -> None:
         self._journal = journal
         self._clock = clock
+        self._fee_lookup = fee_lookup
 
     def unresolved(self) -> dict[str, tuple[Order, OrderUpdate | None]]:
         """Orders whose outcome is not final, by client id."""
@@ -99,6 +97,10 @@ class OrderRecorder:
         if amount <= 0:
             return None
         fees = _fees(raw)
+        if not fees and self._fee_lookup is not None:
+            # An order read back by lookup carries no fees (Binance's GET order has none):
+            # the order's own trades say what was charged, in which asset; never assume 0.
+            fees = [f for f in self._fee_lookup(order, raw) if f]
         asset = str(fees[0].get("currency") or "") if fees else ""
         fee = sum((decimal(f.get("cost")) for f in fees if f.get("currency") == asset),
                   Decimal(0))

@@ -32,7 +32,7 @@ from journal.records import (
     RunRow,
     Trade,
 )
-from journal.trades import ZERO, Ledger, build_ledger
+from journal.trades import Ledger, build_ledger
 
 CSV_COLUMNS: Final = (
     "time_utc", "symbol", "side", "kind", "amount", "price", "notional", "fee", "fee_asset",
@@ -190,19 +190,30 @@ class JournalQueries:
         ).fetchall()
         return [_fill(r) for r in rows]
 
-    def ledger(self, *, dust: Decimal = ZERO) -> Ledger:
-        """Trades, per-fill P&L lines and open positions from every fill."""
-        return build_ledger(self.fills(), dust=dust)
+    def ledger(self, *, dust: Decimal | None = None) -> Ledger:
+        """Trades, per-fill P&L lines and open positions from every fill.
 
-    def trades(self, *, dust: Decimal = ZERO) -> list[Trade]:
+        A trade closes once what is left of it is dust: by default below each market's bound
+        as the live broker saved it (its lot step or minimum amount), else exactly flat.
+        """
+        return build_ledger(self.fills(), dust=self.dust_bounds() if dust is None else dust)
+
+    def dust_bounds(self) -> dict[str, Decimal]:
+        """Per symbol, the base amount below which nothing can be sold (saved at start)."""
+        rows = self._db.execute(
+            "SELECT key, json_extract(value_json, '$.dust_bound') FROM state "
+            "WHERE key LIKE 'market:%'").fetchall()
+        return {str(k).removeprefix("market:"): Decimal(v) for k, v in rows if v is not None}
+
+    def trades(self, *, dust: Decimal | None = None) -> list[Trade]:
         """Round trips in opening order; the last of a symbol may still be open (pnl None)."""
         return self.ledger(dust=dust).trades
 
-    def open_positions(self, *, dust: Decimal = ZERO) -> dict[str, Position]:
+    def open_positions(self, *, dust: Decimal | None = None) -> dict[str, Position]:
         """Net position per symbol from the fills (entries minus exits), flat ones left out."""
         return self.ledger(dust=dust).positions
 
-    def export_csv(self, out: Path | str | TextIO, *, dust: Decimal = ZERO) -> int:
+    def export_csv(self, out: Path | str | TextIO, *, dust: Decimal | None = None) -> int:
         """Write one CSV row per fill (UTC, exact amounts, P&L on trade-closing fills); rows."""
         if isinstance(out, Path | str):
             with Path(out).open("w", newline="", encoding="utf-8") as handle:

@@ -9,7 +9,7 @@ JournalError: for an audit or tax export a wrong figure is worse than none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -94,8 +94,14 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     return base, quote
 
 
-def build_ledger(fills: Iterable[Fill], *, dust: Decimal = ZERO) -> Ledger:
-    """Trades, per-fill lines and open positions from fills in the order they happened."""
+def build_ledger(fills: Iterable[Fill], *, dust: Decimal | Mapping[str, Decimal] = ZERO) -> Ledger:
+    """Trades, per-fill lines and open positions from fills in the order they happened.
+
+    ``dust``: what may remain of a closed trade, one bound or one per symbol (the market's
+    lot step or minimum amount: below it nothing can be sold).
+    """
+    bounds: Mapping[str, Decimal] = dust if isinstance(dust, Mapping) else {}
+    default = ZERO if isinstance(dust, Mapping) else dust
     open_books: dict[str, _Book] = {}
     carried: dict[str, Decimal] = {}
     books: list[_Book] = []
@@ -106,7 +112,7 @@ def build_ledger(fills: Iterable[Fill], *, dust: Decimal = ZERO) -> Ledger:
             book = _open_book(fill, len(books) + 1, carried.get(fill.symbol, ZERO))
             open_books[fill.symbol] = book
             books.append(book)
-        closes = _apply(book, fill, dust)
+        closes = _apply(book, fill, bounds.get(fill.symbol, default))
         lines.append(FillLine(fill, book.number, book.pnl() if closes else None, book.quote))
         if closes:
             book.closed_at = fill.at

@@ -29,6 +29,7 @@ from tests.fake_binance import FakeBinance, FakeRequest, FakeResponse, binance_e
 ORDER = "/api/v3/order"
 OPEN_ORDERS = "/api/v3/openOrders"
 ALL_ORDERS = "/api/v3/allOrders"
+MY_TRADES = "/api/v3/myTrades"
 ACCOUNT = "/api/v3/account"
 TICKER_PRICE = "/api/v3/ticker/price"
 TICKER_24H = "/api/v3/ticker/24hr"
@@ -89,6 +90,7 @@ class FakeSpotTrading:
             ("GET", OPEN_ORDERS): self._open_orders,
             ("DELETE", OPEN_ORDERS): self._cancel_all,
             ("GET", ALL_ORDERS): self._all_orders,
+            ("GET", MY_TRADES): self._my_trades,
             ("GET", ACCOUNT): self._account,
             ("GET", TICKER_PRICE): self._ticker_price,
             ("GET", TICKER_24H): self._ticker_24h,
@@ -321,6 +323,24 @@ class FakeSpotTrading:
         wanted = request.params.get("symbol")
         return FakeResponse(200, [_public(o) for o in self.orders if o["status"] in _OPEN
                                   and wanted in (None, o["symbol"])])
+
+    def _my_trades(self, request: FakeRequest) -> FakeResponse:
+        """The account's trades of one order (``orderId``), with their commissions."""
+        symbol_id = self._symbol(request)["symbol"]
+        wanted = request.params.get("orderId")
+        trades = []
+        for o in self.orders:
+            if o["symbol"] != symbol_id or (wanted and str(o["orderId"]) != wanted):
+                continue
+            for f in o["fills"]:
+                trades.append({
+                    "symbol": symbol_id, "id": f["tradeId"], "orderId": o["orderId"],
+                    "orderListId": -1, "price": f["price"], "qty": f["qty"],
+                    "quoteQty": str(Decimal(f["qty"]) * Decimal(f["price"])),
+                    "commission": f["commission"], "commissionAsset": f["commissionAsset"],
+                    "time": o["updateTime"], "isBuyer": o["side"] == "BUY", "isMaker": False,
+                    "isBestMatch": True})
+        return FakeResponse(200, trades)
 
     def _all_orders(self, request: FakeRequest) -> FakeResponse:
         symbol_id = self._symbol(request)["symbol"]

@@ -163,6 +163,7 @@ def test_an_operator_halt_and_its_ack_commit_together(tmp_path: Path) -> None:
         assert [k for k, _ in alerts.sent] == ["halt"]
 
 
+@pytest.mark.timeout(600)
 def test_kills_at_seeded_sqlite_writes_never_change_the_outcome(
     shared_data: Path, tmp_path: Path
 ) -> None:
@@ -175,6 +176,7 @@ def test_kills_at_seeded_sqlite_writes_never_change_the_outcome(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_kills_at_forty_points_soak(shared_data: Path, tmp_path: Path) -> None:
     outcome = run_harness(points=40, seed=1, days=75, work=tmp_path, progress=print)
     print(outcome.line())

@@ -234,6 +234,7 @@ def writes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
     return {"entry": entry, "exit": exit_}
 
 
+@pytest.mark.timeout(600)
 def test_testnet_kills_at_seeded_writes_change_nothing(
     baseline: dict[str, object], writes: dict[str, int], tmp_path: Path
 ) -> None:
@@ -243,6 +244,7 @@ def test_testnet_kills_at_seeded_writes_change_nothing(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_testnet_kills_soak(
     baseline: dict[str, object], writes: dict[str, int], tmp_path: Path
 ) -> None:
