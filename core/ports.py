@@ -9,6 +9,7 @@ in-memory fake.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Protocol
 
 from core.domain import Fill, Order, OrderStatus, OrderUpdate
@@ -34,6 +35,11 @@ class OrderJournal(Protocol):
 
     def unresolved_orders(self) -> list[tuple[Order, OrderUpdate | None]]:
         """Orders whose latest status is not final, with that latest update (None: intent)."""
+        ...
+
+    def quote_flow(self, quote: str) -> Decimal:
+        """What the recorded fills moved in ``quote``: sales minus purchases minus fees paid
+        in it (the bot's own cash flow; 0 before any fill)."""
         ...
 
     def order_status(self, client_id: str) -> OrderStatus | None:

@@ -10,11 +10,11 @@ ccxt: stop fills and the protection watchdog), then ``equity`` at the close.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.domain import Bar, Fill, Order
 from core.errors import BotError
@@ -151,11 +151,14 @@ class Reconciliation:
 
     Attributes:
         differences: what disagrees, one sentence each; any of them blocks trading.
-        notes: what was found and settled (e.g. a stop that filled while the bot was away).
+        notes: what was found and settled (e.g. a stop that filled while the bot was away),
+            and what is in the account that the bot did not make (listed, left alone).
+        balance: the account's balances as read during the comparison (ccxt structure).
     """
 
     differences: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    balance: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

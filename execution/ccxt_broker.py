@@ -76,7 +76,7 @@ class CcxtBroker:
     ) -> None:
         self.config = config or CcxtBrokerConfig()
         self._clock, self._on_alert, self._sleeper = clock, on_alert, sleeper
-        self._state = state
+        self._state, self._journal = state, journal
         self._breaker = ExchangeBreaker(
             clock=clock, threshold=self.config.breaker_failures,
             probe_interval_s=self.config.breaker_probe_interval_s, on_open=self._breaker_opened)
@@ -114,6 +114,7 @@ class CcxtBroker:
                                    {"dust_bound": str(self._rules[symbol].dust_bound)})
         result = reconcile(self._gw, self._book, self._recorder, rules=self._rules,
                            prefix=self.config.prefix, fee=self.config.fee)
+        self._begin_quote(result)
         self._reconciliation = result
         for note in result.notes:
             log.warning("reconciliation: %s", note)
@@ -122,6 +123,14 @@ class CcxtBroker:
         if result.ok:
             self.check_protection()  # a position settled at start may still need its stop
         return result
+
+    def _begin_quote(self, result: Reconciliation) -> None:
+        """The first start fixes the quote the bot's own account begins with."""
+        for quote in {r.quote for r in self._rules.values()}:
+            if self._book.quote_start(quote) is None:
+                total = decimal((result.balance.get(quote) or {}).get("total"))
+                # A journal with fills already: the start is what makes today's total.
+                self._book.set_quote_start(quote, total - self._journal.quote_flow(quote))
 
     @property
     def exchange(self) -> Any:
@@ -149,10 +158,16 @@ class CcxtBroker:
 
     # -- the Broker port ---------------------------------------------------------------------
     def equity(self, prices: Mapping[str, float]) -> float:
-        """Quote balance on the exchange plus the bot's positions marked at ``prices``."""
-        balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
+        """What the kill switches mark: the bot's own (default) or the whole account's.
+
+        "bot": the quote the bot started with plus its fills' flows, its positions and its
+        dust at ``prices``; a manual trade in the same account changes none of it. "account":
+        every quote balance plus every traded base balance at ``prices``.
+        """
         quotes = {r.quote for r in self._rules.values()}
-        total = sum(float((balance.get(q) or {}).get("total") or 0.0) for q in quotes)
+        if self.config.equity_scope == "account":
+            return self._account_equity(quotes, prices)
+        total = sum(float(self._quote_held(q)) for q in quotes)
         for pos in self._book.all():
             if pos.symbol not in prices:
                 raise ValueError(f"no price for {pos.symbol} to mark the position")
@@ -160,6 +175,22 @@ class CcxtBroker:
         for symbol, dust in self._book.all_dust().items():  # ours too, below one lot
             if symbol in prices:
                 total += float(dust) * float(prices[symbol])
+        return total
+
+    def _quote_held(self, quote: str) -> Decimal:
+        start = self._book.quote_start(quote)
+        if start is None:
+            raise ReconciliationError(("not reconciled with the exchange yet: call start()",))
+        return start + self._journal.quote_flow(quote)
+
+    def _account_equity(self, quotes: set[str], prices: Mapping[str, float]) -> float:
+        balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
+        total = sum(float((balance.get(q) or {}).get("total") or 0.0) for q in quotes)
+        for symbol, market in self._rules.items():
+            held = float((balance.get(market.base) or {}).get("total") or 0.0)
+            if held and symbol not in prices:
+                raise ValueError(f"no price for {symbol} to mark the account's {market.base}")
+            total += held * float(prices.get(symbol, 0.0))
         return total
 
     def position(self, symbol: str) -> Position:

@@ -103,6 +103,10 @@ class CcxtBrokerConfig:
         breaker_probe_interval_s: seconds between health probes while it is open.
         retry: backoff of retryable failures.
         account: name of this bot's record in the state store.
+        equity_scope: what the kill switches mark: "bot" (default) counts only what the bot
+            holds (the quote it started with plus its own fills' flows, its positions and
+            dust), so a manual buy or sell in the same account is not a loss or a gain of the
+            bot; "account" counts the whole account (every quote and traded base balance).
     """
 
     prefix: str = "tb"
@@ -115,9 +119,13 @@ class CcxtBrokerConfig:
     breaker_probe_interval_s: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     account: str = "default"
+    equity_scope: str = "bot"
 
     def __post_init__(self) -> None:
         check_prefix(self.prefix)
+        if self.equity_scope not in ("bot", "account"):
+            raise ConfigError(f"equity_scope must be 'bot' or 'account', "
+                              f"got {self.equity_scope!r}")
         if self.stop_style not in STOP_TYPES:
             raise ConfigError(f"stop_style must be one of {sorted(STOP_TYPES)}, "
                               f"got {self.stop_style!r}")

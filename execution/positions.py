@@ -106,6 +106,7 @@ class PositionBook:
         self._positions = {s: LivePosition.from_json(p)
                            for s, p in raw.get("positions", {}).items()}
         self._dust = {s: Decimal(d) for s, d in raw.get("dust", {}).items()}
+        self._quote_start = {q: Decimal(v) for q, v in raw.get("quote_start", {}).items()}
         self._done: list[str] = list(raw.get("done", []))
 
     def get(self, symbol: str) -> LivePosition | None:
@@ -142,6 +143,15 @@ class PositionBook:
             self._dust.pop(symbol, None)
         self._save()
 
+    def quote_start(self, quote: str) -> Decimal | None:
+        """The ``quote`` the bot's own account began with (None until ``start`` set it)."""
+        return self._quote_start.get(quote)
+
+    def set_quote_start(self, quote: str, amount: Decimal) -> None:
+        """Record what the bot's account began with in ``quote`` and save."""
+        self._quote_start[quote] = amount
+        self._save()
+
     def is_done(self, client_id: str) -> bool:
         """True if the order with ``client_id`` was already executed."""
         return client_id in self._done
@@ -157,5 +167,6 @@ class PositionBook:
             "version": 1,
             "positions": {s: p.to_json() for s, p in self._positions.items()},
             "dust": {s: str(d) for s, d in self._dust.items()},
+            "quote_start": {q: str(v) for q, v in self._quote_start.items()},
             "done": list(self._done),
         })

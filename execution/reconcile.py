@@ -50,8 +50,9 @@ def reconcile(
     _settle_unresolved(gw, book, recorder, rules, prefix, fee, found)
     ex = gw.exchange
     balance = gw.call("fetch balance", ex.fetch_balance)
-    open_orders = {s: [o for o in gw.call("fetch open orders", ex.fetch_open_orders, s)
-                       if is_ours(str(o.get("clientOrderId")), prefix)] for s in rules}
+    every_open = {s: gw.call("fetch open orders", ex.fetch_open_orders, s) for s in rules}
+    open_orders = {s: [o for o in orders if is_ours(str(o.get("clientOrderId")), prefix)]
+                   for s, orders in every_open.items()}
     for pos in book.all():
         if pos.symbol in rules:
             _check_position(gw, book, recorder, pos, rules[pos.symbol], balance,
@@ -63,8 +64,28 @@ def reconcile(
                 found.differences.append(
                     f"the exchange has open order {o.get('clientOrderId')} ({o.get('type')} "
                     f"{o.get('side')} {o.get('amount')} {rules[symbol].base}) that the journal "
-                    "does not know")
-    return Reconciliation(tuple(found.differences), tuple(found.notes))
+                    "does not know; cancel it on the exchange if it is not yours to keep")
+    _name_outside(book, rules, balance, every_open, prefix, found)
+    return Reconciliation(tuple(found.differences), tuple(found.notes), balance)
+
+
+def _name_outside(book: PositionBook, rules: dict[str, MarketRules], balance: dict[str, Any],
+                  every_open: dict[str, list[dict[str, Any]]], prefix: str,
+                  found: _Findings) -> None:
+    """List what is in the account that the bot did not make: balances beyond its own
+    holdings and other tools' open orders. Left alone, never counted as the bot's."""
+    for symbol, market in rules.items():
+        pos = book.get(symbol)
+        ours = (pos.amount if pos is not None else Decimal(0)) + book.dust(symbol)
+        held = decimal((balance.get(market.base) or {}).get("total"))
+        if held > ours:
+            found.notes.append(f"not the bot's: {held - ours} {market.base} in the account "
+                               f"(the bot holds {ours}); left alone")
+        others = [o for o in every_open[symbol]
+                  if not is_ours(str(o.get("clientOrderId")), prefix)]
+        for o in others:
+            found.notes.append(f"not the bot's: open order {o.get('id')} ({o.get('type')} "
+                               f"{o.get('side')} {o.get('amount')} {market.base}); left alone")
 
 
 def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderRecorder,

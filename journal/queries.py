@@ -32,7 +32,7 @@ from journal.records import (
     RunRow,
     Trade,
 )
-from journal.trades import Ledger, build_ledger
+from journal.trades import Ledger, build_ledger, quote_flow
 
 CSV_COLUMNS: Final = (
     "time_utc", "symbol", "side", "kind", "amount", "price", "notional", "fee", "fee_asset",
@@ -181,6 +181,10 @@ class JournalQueries:
         """The row id of the last fill recorded (0 when there is none)."""
         row = self._db.execute("SELECT max(id) FROM fills").fetchone()
         return int(row[0] or 0)
+
+    def quote_flow(self, quote: str) -> Decimal:
+        """Sales minus purchases minus fees paid in ``quote``, over every fill of ``*/quote``."""
+        return quote_flow(self.fills(), quote)
 
     def fills_for(self, client_id: str) -> list[Fill]:
         """The fills already recorded for one order (to reconcile without doubling them)."""

@@ -167,3 +167,16 @@ def _add_fee(book: _Book, fill: Fill, base: str, quote: str) -> None:
         book.base_fee_value += fill.fee * fill.price
     elif fill.fee:
         book.other_fees[fill.fee_asset] = book.other_fees.get(fill.fee_asset, ZERO) + fill.fee
+
+
+def quote_flow(fills: Iterable[Fill], quote: str) -> Decimal:
+    """Sales minus purchases minus fees paid in ``quote``, over the fills of ``*/quote``."""
+    total = ZERO
+    for fill in fills:
+        if split_symbol(fill.symbol)[1] != quote:
+            continue
+        notional = fill.amount * fill.price
+        total += notional if fill.side is Side.SELL else -notional
+        if fill.fee_asset == quote:
+            total -= fill.fee
+    return total

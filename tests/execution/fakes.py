@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from core.domain import Fill, Order, OrderStatus, OrderUpdate
@@ -55,6 +56,12 @@ class MemoryJournal:
         """The newest update of an order (None: only its intent)."""
         found = [u for u in self.updates if u.client_id == client_id]
         return found[-1] if found else None
+
+    def quote_flow(self, quote: str) -> Decimal:
+        """Sales minus purchases minus fees paid in ``quote``."""
+        from journal.trades import quote_flow
+
+        return quote_flow(self.fills, quote)
 
     def order_status(self, client_id: str) -> OrderStatus | None:
         """The port's name for ``status``."""

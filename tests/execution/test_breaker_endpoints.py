@@ -34,7 +34,7 @@ class Wired:
     def __init__(self, broker: CcxtBroker, fake: FakeBinance, clock: SimulatedClock,
                  cache: Path) -> None:
         self.broker, self.clock = broker, clock
-        self.breaker: ExchangeBreaker = broker._breaker  # as trading/exchange_mode.py wires it
+        self.breaker: ExchangeBreaker = broker.breaker  # as trading/exchange_mode.py wires it
         self.closes: list[BreakerStatus] = []
         self.breaker.watch(on_close=self.closes.append)
         self.market = ExchangeMarket(timeframe="1m", clock=clock,
@@ -60,7 +60,9 @@ def wired(make_broker: MakeBroker, fake: FakeBinance, clock: SimulatedClock,
     # 1m bars from 5 h before T0 to 5 h after: the fake shows those opened by its clock.
     fake.set_klines("BTCUSDT", "1m", synthetic_ohlcv(600, timeframe="1m", start_price=60_000.0,
                                                       start=T0 - timedelta(hours=5)))
-    return Wired(make_broker(), fake, clock, tmp_path)
+    # Account-scope equity reads /account each mark: the outage tests use it as the account
+    # read (the default bot scope marks from the journal and asks the exchange nothing).
+    return Wired(make_broker(equity_scope="account"), fake, clock, tmp_path)
 
 
 def kinds(alerts: list[BrokerAlert]) -> list[AlertKind]:

@@ -66,8 +66,9 @@ def test_an_open_order_of_ours_nobody_recorded_is_a_difference(
     other.create_order(BTC, "limit", "sell", 0.001, 50_000, {"stopLossPrice": "51000",
                                                              "newClientOrderId": "tb-stray-1"})
     result = make_broker(start=False).start()
-    assert result.differences == ("the exchange has open order tb-stray-1 (limit sell 0.001 BTC) "
-                                  "that the journal does not know",)
+    assert result.differences == (
+        "the exchange has open order tb-stray-1 (limit sell 0.001 BTC) that the journal does "
+        "not know; cancel it on the exchange if it is not yours to keep",)
 
 
 def test_other_tools_orders_are_not_ours_to_judge(
@@ -150,3 +151,24 @@ def test_a_decision_whose_intent_was_never_sent_goes_out_under_its_retry_id(
     assert book.accepted() == {ENTRY_ID + "1": 1, STOP_ID: 1}
     assert_no_duplicates(book)
     assert_protected(broker, book)
+
+
+def test_a_manual_buy_is_named_and_is_not_a_loss_of_the_bot(
+    make_broker: MakeBroker, book: FakeSpotTrading, settings: CcxtSettings
+) -> None:
+    # Issue 17, item 5: a manual buy of 30 USDT in the same account made the bot's equity
+    # fall by 30 USDT, enough to trip the kill switches.
+    broker = make_broker()
+    before = broker.equity({BTC: 60_000.0, "ETH/USDT": 3_000.0})
+    other = make_trading_exchange(settings)  # the owner, by hand, on the same account
+    other.load_markets()
+    other.create_order(BTC, "market", "buy", None, None, {"quoteOrderQty": "30"})
+    assert broker.equity({BTC: 60_000.0, "ETH/USDT": 3_000.0}) == before
+    restarted = make_broker()
+    assert restarted.reconciliation is not None
+    assert restarted.reconciliation.ok
+    assert any(n.startswith("not the bot's: 0.000499") and "BTC in the account" in n
+               for n in restarted.reconciliation.notes), restarted.reconciliation.notes
+    everything = make_broker(equity_scope="account")  # the whole account, when configured
+    assert everything.equity({BTC: 60_000.0, "ETH/USDT": 3_000.0}) == pytest.approx(
+        float(book.balance("USDT")) + float(book.balance("BTC")) * 60_000.0)
