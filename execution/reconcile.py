@@ -173,4 +173,6 @@ def _check_position(gw: ExchangeGateway, book: PositionBook, recorder: OrderReco
         found.differences.append(
             f"journal says {pos.amount} {market.base} held with stop {stop_id or 'none'}; "
             f"the exchange holds {held} {market.base} and "
-            + (f"open orders {ours}" if ours else "no open orders"))
+            + (f"open orders of the bot {ours}" if ours else "no open order of the bot")
+            + f" (sold outside the bot? to go on, buy back {pos.amount - held} "
+            f"{market.base} on the exchange, or move this journal away to start a new account)")
