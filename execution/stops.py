@@ -67,9 +67,14 @@ class StopKeeper:
             resumed = self._recorder.intent(order)
             send(self._gw, self._recorder, order, self._request(pos, cid, market),
                  resumed=resumed)
-            confirmed = self._gw.lookup(pos.symbol, cid)
         except BotError as e:
             log.error("%s has NO stop on the exchange (%s): %s", pos.symbol, cid, e)
+            return pos
+        try:
+            confirmed = self._gw.lookup(pos.symbol, cid)
+        except BotError as e:  # placed, but not seen resting yet: the next check adopts it
+            log.warning("stop %s of %s was placed but could not be read back (%s); checking "
+                        "again", cid, pos.symbol, e)
             return pos
         if confirmed is None or status_of(confirmed) is not OrderStatus.OPEN:
             log.error("stop %s is not resting on the exchange: %s", cid,

@@ -60,6 +60,7 @@ class DecisionInputs:
     manual_halt: str  # reason of an operator halt in force, "" when none
     flatten_on_halt: bool
     stop_loss_pct: float
+    sells_at_next_open: bool = True  # paper and replay; live sells right after the bar
 
 
 def decide_exit(inp: DecisionInputs, risk: RiskManager) -> Decision:
@@ -67,7 +68,8 @@ def decide_exit(inp: DecisionInputs, risk: RiskManager) -> Decision:
     halted = risk.state.drawdown_latched or bool(inp.manual_halt)
     if halted and inp.flatten_on_halt:
         why = inp.manual_halt or risk.state.drawdown_reason
-        return _exit(inp, f"halt: {why}; closing at the next open")
+        when = "at the next open" if inp.sells_at_next_open else "now"
+        return _exit(inp, f"halt: {why}; closing {when}")
     if inp.row.signal == -1:
         return _exit(inp, "signal -1 closes the long")
     return Decision(inp.symbol, inp.row.bar_time, inp.row.signal, HOLD, "long; no exit signal")

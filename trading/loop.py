@@ -293,6 +293,7 @@ class TradingLoop:
             manual_halt=self.book.manual_halt,
             flatten_on_halt=self.settings.flatten_on_halt,
             stop_loss_pct=self.risk.config.stop_loss_pct,
+            sells_at_next_open=self.settings.deferred_fills,
         )
         if holding:
             decision = decide_exit(inp, self.risk)
