@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from core.clock import Clock
@@ -109,6 +110,11 @@ class JournalTransactions(JournalQueries):
         """Every saved state's key and when it was last saved."""
         self._write_states()
         return super().state_keys()
+
+    def dust_bounds(self) -> dict[str, Decimal]:
+        """Per symbol, the base amount below which nothing can be sold (saved at start)."""
+        self._write_states()  # every query of the state table does this first (tested)
+        return super().dust_bounds()
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ and the codec's fast paths give the very text of the general ones."""
 
 from __future__ import annotations
 
+import inspect
 import random
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,6 +15,8 @@ import pytest
 
 from core.clock import SimulatedClock
 from journal import Journal, JournalBusyError, JournalError, codec
+from journal.queries import JournalQueries
+from journal.transactions import JournalTransactions
 from tests.journal.conftest import utc
 
 
@@ -65,6 +68,13 @@ def test_a_read_inside_a_batch_sees_its_writes_and_a_rollback_drops_them(
     with journal.batch():  # the memo forgot the rolled-back text: it is written again
         journal.save_state("k", {"v": 2})
     assert journal.load_state("k") == {"v": 2}
+
+
+def test_every_query_of_the_state_table_writes_the_waiting_rows_first() -> None:
+    readers = [name for name, fn in vars(JournalQueries).items()
+               if inspect.isfunction(fn) and "FROM state" in inspect.getsource(fn)]
+    assert "load_state" in readers
+    assert [n for n in readers if n not in vars(JournalTransactions)] == []
 
 
 def test_sqlite_errors_inside_a_batch_are_journal_errors(journal: Journal) -> None:
