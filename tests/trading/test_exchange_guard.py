@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -32,6 +33,7 @@ from tests.execution.ccxt_fixtures import CLIENT_TIMEOUT_MS, TESTNET_ENV
 from tests.fake_binance import FakeBinance
 from tests.fake_binance_trading import ORDER, FakeSpotTrading, TradeFault
 from trading.alerts import AlertKind, LogAlerter
+from trading.book import restore_sizing
 from trading.loop import LoopSettings, TradingLoop
 from trading.market import ExchangeMarket
 from trading.sizing import RollingKelly
@@ -88,26 +90,37 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
         settings = CcxtSettings.from_env(TESTNET_ENV, timeout_ms=CLIENT_TIMEOUT_MS,
                                          base_url=fake.url, rate_limit=False)
 
-        def sleep(seconds: float) -> None:
-            clock.set(clock.now() + timedelta(seconds=seconds))
-
-        alerter = LogAlerter()  # wired as trading/exchange_mode.py wires it
-        broker = CcxtBroker.connect(settings, journal=j, state=j, clock=clock, sleeper=sleep,
-                                    config=CcxtBrokerConfig(symbols=("BTC/USDT",)),
-                                    on_alert=lambda a: alerter.alert(AlertKind(str(a.kind)),
-                                                                     f"{a.symbol} {a.text}"))
-        broker.start().raise_if_mismatch()
-        market = ExchangeMarket(timeframe="1h", clock=clock, cache_dir=tmp_path / "cache",
-                                exchange=make_exchange("binance", base_url=fake.url))
-        j.record_run(mode="testnet", strategy_id="test", config={})
-        loop = TradingLoop(
-            LoopSettings(symbols=("BTC/USDT",), timeframe="1h", signal=SignalParams(),
-                         deferred_fills=False),
-            market=market, scorer=FixedScorer(), broker=broker, journal=j,
-            risk=RiskManager(RiskConfig(), 10_000.0, clock=clock),
-            sizing=RollingKelly(0.02, 0.01, 10**6), clock=clock, alerter=alerter,
-        )
+        loop = start_loop(j, clock, settings, fake.url, tmp_path)
         yield Bot(clock, fake, book, loop, j, bars, entry, exit_, settings)
+
+
+def start_loop(j: Journal, clock: SimulatedClock, settings: CcxtSettings, url: str,
+               tmp_path: Path) -> TradingLoop:
+    """Broker, market and loop on an open journal, as exchange_mode wires them (a restart
+    builds them again on the same journal)."""
+    def sleep(seconds: float) -> None:
+        clock.set(clock.now() + timedelta(seconds=seconds))
+
+    alerter = LogAlerter()
+    broker = CcxtBroker.connect(settings, journal=j, state=j, clock=clock, sleeper=sleep,
+                                config=CcxtBrokerConfig(symbols=("BTC/USDT",)),
+                                on_alert=lambda a: alerter.alert(AlertKind(str(a.kind)),
+                                                                 f"{a.symbol} {a.text}"))
+    broker.start().raise_if_mismatch()
+    market = ExchangeMarket(timeframe="1h", clock=clock, cache_dir=tmp_path / "cache",
+                            exchange=make_exchange("binance", base_url=url))
+    j.record_run(mode="testnet", strategy_id="test", config={})
+    saved = j.risk_state()
+    risk = (RiskManager.from_dict(RiskConfig(), saved, clock=clock) if saved is not None
+            else RiskManager(RiskConfig(), 10_000.0, clock=clock))
+    sizing = RollingKelly(0.02, 0.01, 10**6)
+    restore_sizing(j, sizing)
+    return TradingLoop(
+        LoopSettings(symbols=("BTC/USDT",), timeframe="1h", signal=SignalParams(),
+                     deferred_fills=False),
+        market=market, scorer=FixedScorer(), broker=broker, journal=j, risk=risk,
+        sizing=sizing, clock=clock, alerter=alerter,
+    )
 
 
 def longest_naked_s(book: FakeSpotTrading) -> float:
@@ -228,3 +241,43 @@ def test_a_stop_fill_learned_by_lookup_has_the_fee_charged(bot: Bot) -> None:
     bot.loop.step()
     [trade] = bot.journal.trades()
     assert trade.closed_at is not None
+
+
+class Killed(BaseException):
+    """SIGKILL, in-process: nothing after it runs."""
+
+
+class KilledBeforeTheSell(Journal):
+    """Dies when the exit's sell intent is written: the stop is cancelled, nothing sold."""
+
+    def record_order_intent(self, order: Any, *, simulated: bool = False) -> None:
+        if order.client_id.endswith("-X"):
+            raise Killed
+        super().record_order_intent(order, simulated=simulated)
+
+
+def test_killed_between_the_stop_cancel_and_the_sell_the_restart_protects_then_sells(
+    bot: Bot, tmp_path: Path
+) -> None:
+    # Issue 17, item 1: the harness's "stop cancelled, sell not sent" kill point.
+    enter(bot)
+    bot.at_bar(bot.exit)
+    path = bot.journal.path
+    with KilledBeforeTheSell(path, clock=bot.clock) as dying:
+        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        with pytest.raises(Killed):
+            doomed.step()
+    assert bot.book.open_orders("BTCUSDT") == []  # the stop is gone, the coins are not sold
+    bot.clock.set(bot.clock.now() + timedelta(seconds=30))  # systemd's RestartSec
+    with Journal(path, clock=bot.clock) as journal:
+        restarted = start_loop(journal, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        assert bot.book.open_orders("BTCUSDT"), "start() protected the position again"
+        restarted.step()  # the pending exit goes out: cancel the new stop, sell
+        assert not restarted._broker.position("BTC/USDT").is_open
+        kinds = [str(f.kind) for f in journal.fills()]
+        [trade] = journal.trades()
+    assert kinds == ["entry", "exit"]
+    assert trade.closed_at is not None
+    assert bot.book.open_orders("BTCUSDT") == []
+    assert all(n == 1 for n in bot.book.accepted().values())
+    assert sum(1 for c in bot.book.accepted() if "-X" in c) == 1  # sold exactly once
