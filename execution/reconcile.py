@@ -164,6 +164,16 @@ def _check_position(gw: ExchangeGateway, book: PositionBook, recorder: OrderReco
                                f"{pos.symbol} is flat")
             return
         state = "not at all" if raw is None else f"as {raw.get('status')}"
+        held = decimal((balance.get(market.base) or {}).get("total"))
+        if held + (market.min_amount or Decimal(0)) >= pos.amount:
+            # The coins are there, only the stop is gone (cancelled outside the bot, or by
+            # an exit the bot was killed in the middle of): protect it again, right away.
+            if raw is not None and stop_id in recorder.unresolved():
+                recorder.answered(stop_id, raw, "gone from the exchange at start")
+            book.put(pos.unprotected(recorder.now()))
+            found.notes.append(f"stop {stop_id} of {pos.amount} {market.base} is on the "
+                               f"exchange {state}; a new stop is placed at once")
+            return
         found.differences.append(f"journal says stop {stop_id} protects {pos.amount} "
                                  f"{market.base}; the exchange has it {state}")
     held = decimal((balance.get(market.base) or {}).get("total"))

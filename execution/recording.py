@@ -61,6 +61,10 @@ class OrderRecorder:
         """Orders whose outcome is not final, by client id."""
         return {o.client_id: (o, u) for o, u in self._journal.unresolved_orders()}
 
+    def now(self) -> datetime:
+        """The broker's clock."""
+        return self._clock.now()
+
     def status(self, cid: str) -> OrderStatus | None:
         """The journal's latest status of ``cid`` (None if it has no intent)."""
         return self._journal.order_status(cid)

@@ -173,3 +173,24 @@ def test_a_manual_buy_is_named_and_is_not_a_loss_of_the_bot(
     everything = make_broker(equity_scope="account")  # the whole account, when configured
     assert everything.equity({BTC: 60_000.0, "ETH/USDT": 3_000.0}) == pytest.approx(
         float(book.balance("USDT")) + float(book.balance("BTC")) * 60_000.0)
+
+
+def test_a_stop_gone_while_the_coins_are_there_is_placed_again_at_start(
+    make_broker: MakeBroker, book: FakeSpotTrading, settings: CcxtSettings
+) -> None:
+    # Found by the testnet crash harness: killed in an exit after the stop's cancel reached
+    # the exchange and before the journal knew, the restart refused to trade for good.
+    first = make_broker()
+    first.submit(ENTRY, price=60_000.0)
+    other = make_trading_exchange(settings)
+    other.load_markets()
+    [stop] = book.open_orders("BTCUSDT")
+    other.cancel_order(str(stop["orderId"]), BTC)
+    restarted = make_broker()
+    result = restarted.reconciliation
+    assert result is not None
+    assert result.ok, result.differences
+    assert f"stop {STOP_ID} of 0.00165 BTC is on the exchange as canceled; a new stop is " \
+           "placed at once" in result.notes
+    assert_protected(restarted, book)
+    assert_no_duplicates(book)
