@@ -106,6 +106,11 @@ class FakeSpotTrading:
         with self._lock:
             self._faults.extend((method.upper(), path, f) for f in faults)
 
+    def clear_faults(self) -> None:
+        """Forget scripted faults not used yet."""
+        with self._lock:
+            self._faults.clear()
+
     def set_price(self, symbol_id: str, price: str) -> None:
         """Move the market: resting sell stops at or above the new price trigger and fill."""
         with self._lock:

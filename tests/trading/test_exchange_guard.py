@@ -66,8 +66,8 @@ class Bot:
         self.loop.guard()
 
 
-def entry_then_exit() -> tuple[pd.DataFrame, int, int]:
-    for seed in range(300):
+def entry_then_exit(seed_from: int = 0) -> tuple[pd.DataFrame, int, int]:
+    for seed in range(seed_from, seed_from + 300):
         bars = synthetic_ohlcv(600, start=T0 - timedelta(hours=540), seed=seed,
                                start_price=60_000.0, volatility=0.004, drift=0.0002)
         signals = signal_array(bars["close"].to_numpy(), SignalParams())
@@ -78,9 +78,9 @@ def entry_then_exit() -> tuple[pd.DataFrame, int, int]:
     raise AssertionError("no seed gives an entry and a later exit")
 
 
-@pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
-    bars, entry, exit_ = entry_then_exit()
+def bot_on(tmp_path: Path, seed_from: int = 0) -> Iterator[Bot]:
+    """A bot on the fake exchange, at the bar of its first entry signal."""
+    bars, entry, exit_ = entry_then_exit(seed_from)
     clock = SimulatedClock(bars.index[entry + 1].to_pydatetime() + timedelta(seconds=30))
     with FakeBinance(clock=clock) as fake, Journal(tmp_path / "j.sqlite3", clock=clock) as j:
         fake.set_klines("BTCUSDT", "1h", bars)
@@ -89,9 +89,13 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
                                        "ETHUSDT": "3000"})
         settings = CcxtSettings.from_env(TESTNET_ENV, timeout_ms=CLIENT_TIMEOUT_MS,
                                          base_url=fake.url, rate_limit=False)
-
         loop = start_loop(j, clock, settings, fake.url, tmp_path)
         yield Bot(clock, fake, book, loop, j, bars, entry, exit_, settings)
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    yield from bot_on(tmp_path)
 
 
 def start_loop(j: Journal, clock: SimulatedClock, settings: CcxtSettings, url: str,
