@@ -137,6 +137,13 @@ class JournalQueries:
         ).fetchone()
         return None if row is None else _order(row)
 
+    def has_order(self, symbol: str, bar_time: datetime, kind: OrderKind) -> bool:
+        """True if an order of ``kind`` decided on ``bar_time`` in ``symbol`` was recorded."""
+        row = self._db.execute(
+            "SELECT 1 FROM orders WHERE symbol = ? AND bar_time = ? AND kind = ? LIMIT 1",
+            (symbol, codec.time_text(bar_time), kind.value)).fetchone()
+        return row is not None
+
     def order_status(self, client_id: str) -> OrderStatus | None:
         """The latest status of ``client_id`` (INTENT before any update; None if unknown)."""
         row = self._db.execute(

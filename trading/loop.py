@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -40,6 +40,7 @@ import pandas as pd
 from core.clock import Clock
 from core.domain import Bar, Fill, Order, OrderKind
 from core.errors import AttemptsExhausted, BotError
+from data.timeframe import timeframe_ms
 from execution.broker import Broker
 from journal import Journal
 from journal.errors import JournalError
@@ -103,6 +104,7 @@ class TradingLoop:
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
         self._signals: dict[str, tuple[BarArrays, SignalArrays]] = {}
         self._warm = settings.signal.warmup_bars  # a property that takes logs: once, not a bar
+        self._bar_length = timedelta(milliseconds=timeframe_ms(settings.timeframe))
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
@@ -235,6 +237,8 @@ class TradingLoop:
             return
         keep: dict[str, Order] = {}
         for symbol, order in list(self.book.pending.items()):
+            if self._stale_entry(order):
+                continue
             # The intent, the request and the answer are journaled by the broker, each
             # committed before the next step; the same client id resumes after a kill.
             error = self._submit(order, price=None, at=self._clock.now())
@@ -244,6 +248,21 @@ class TradingLoop:
         if keep:
             self._protect_now()  # a failed exit may have left its position without the stop
         self._settle(when, pending=keep)
+
+    def _stale_entry(self, order: Order) -> bool:
+        """An entry left pending by a bot that was down past the next bar is not sent: its
+        bar is history (exits always go). Said in the log and as an alert."""
+        if order.kind is not OrderKind.ENTRY or order.bar_time is None:
+            return False
+        if self._clock.now() < order.bar_time + 2 * self._bar_length:
+            return False  # decided on the latest closed bar: still the bar's to take
+        if self._journal.has_order(order.symbol, order.bar_time, OrderKind.ENTRY):
+            return False  # it may have gone out before the kill: resolved by its client id
+        text = (f"{order.symbol} entry decided on the bar of {order.bar_time:%Y-%m-%d %H:%M} "
+                "UTC was not sent before a restart and is stale now; not sending it")
+        log.warning("%s", text)
+        self._outbox.append((AlertKind.ORDER_FAILURE, text))
+        return True
 
     def _protect_now(self) -> None:
         try:

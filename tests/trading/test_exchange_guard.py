@@ -285,3 +285,35 @@ def test_killed_between_the_stop_cancel_and_the_sell_the_restart_protects_then_s
     assert bot.book.open_orders("BTCUSDT") == []
     assert all(n == 1 for n in bot.book.accepted().values())
     assert sum(1 for c in bot.book.accepted() if "-X" in c) == 1  # sold exactly once
+
+
+class KilledBeforeTheEntry(Journal):
+    """Dies when the entry's intent is about to be written: decided, never sent."""
+
+    def record_order_intent(self, order: Any, *, simulated: bool = False) -> None:
+        if order.client_id.endswith("-E"):
+            raise Killed
+        super().record_order_intent(order, simulated=simulated)
+
+
+@pytest.mark.parametrize(("down_h", "sent"), [(0, True), (3, False)])
+def test_an_entry_left_pending_is_sent_only_while_its_bar_is_the_latest(
+    bot: Bot, tmp_path: Path, down_h: int, sent: bool
+) -> None:
+    # Issue 10: every intent is resolved on restart; an entry the bar decided but that never
+    # left is the bar's to take while that bar is the latest, and stale once bars have passed.
+    path = bot.journal.path
+    with KilledBeforeTheEntry(path, clock=bot.clock) as dying:
+        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        with pytest.raises(Killed):
+            doomed.step()
+    bot.clock.set(bot.clock.now() + timedelta(hours=down_h, seconds=30))
+    bot.book.clear_faults()
+    with Journal(path, clock=bot.clock) as journal:
+        restarted = start_loop(journal, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        assert restarted.book.pending  # the bar committed the decision before the kill
+        decided = next(iter(restarted.book.pending.values()))
+        restarted.step()
+        assert restarted.book.pending == {}
+    stamp = decided.bar_time.strftime("%Y%m%d%H%M")
+    assert (f"tb-BTCUSDT-{stamp}-E" in bot.book.accepted()) is sent
