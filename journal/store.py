@@ -58,8 +58,12 @@ class Journal(JournalTransactions):
         clock: Clock | None = None,
         busy_timeout_s: float = 10.0,
         durable: bool = True,
+        wall_clock: Clock | None = None,
     ) -> None:
         self._path = schema.default_journal_path() if path is None else Path(path)
+        # Operator commands happen in the real world: they are posted and acked on the wall
+        # clock, even in a replay whose other rows carry simulated time.
+        self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
         db = schema.connect(self._path, busy_timeout_s=busy_timeout_s)
         super().__init__(db, clock if clock is not None else SystemClock())
         if not durable:
@@ -312,7 +316,8 @@ class Journal(JournalTransactions):
             raise ValueError(f"{kind} needs a non-empty reason for the journal")
         return self._insert(
             "INSERT INTO commands (posted_at, kind, reason, actor) VALUES (?, ?, ?, ?)",
-            (self._now(at), CommandKind(kind).value, reason.strip(), actor),
+            (codec.time_text(at or self._wall.now()), CommandKind(kind).value, reason.strip(),
+             actor),
         )
 
     def ack_command(
@@ -333,7 +338,7 @@ class Journal(JournalTransactions):
             db.execute(
                 "INSERT INTO command_acks (command_id, run_id, acked_at, result) "
                 "VALUES (?, ?, ?, ?)",
-                (command_id, self._run_id, self._now(at), result),
+                (command_id, self._run_id, codec.time_text(at or self._wall.now()), result),
             )
 
     # --- plumbing -----------------------------------------------------------------------------

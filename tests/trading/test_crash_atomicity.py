@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,12 @@ def test_an_operator_halt_and_its_ack_commit_together(tmp_path: Path) -> None:
         assert journal.pending_commands() == []
         assert run.loop.book.manual_halt == "exchange maintenance"
         assert [k for k, _ in alerts.sent] == ["halt"]
+        # Posted and acked on the wall clock, though the replay's bars are of 2024.
+        [command] = journal.recent_commands(5)
+        assert command.acked_at is not None
+        wall = datetime.now(UTC)
+        assert abs((command.acked_at - wall).total_seconds()) < 120
+        assert abs((command.posted_at - wall).total_seconds()) < 120
 
 
 @pytest.mark.timeout(600)
