@@ -27,11 +27,13 @@ class UnknownOrderError(JournalError):
     """An update or fill names a client order id that has no recorded intent."""
 
 
-def journal_error(e: sqlite3.Error) -> JournalError:
-    """The JournalError of an SQLite error; a lock held past the busy timeout is transient."""
+def journal_error(e: sqlite3.Error, path: object = "") -> JournalError:
+    """The JournalError of an SQLite error (naming the file when known); a lock held past the
+    busy timeout is transient."""
+    name = f"journal {path}" if path else "journal"
     if isinstance(e, sqlite3.OperationalError):
         text = str(e).lower()
         if "locked" in text or "busy" in text:
-            return JournalBusyError(f"journal is busy (another process holds it): {e}")
-    return JournalError(f"journal write failed: {e}")
+            return JournalBusyError(f"{name} is busy (another process holds it): {e}")
+    return JournalError(f"{name}: write failed: {e}")
 

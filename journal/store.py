@@ -66,6 +66,7 @@ class Journal(JournalTransactions):
         self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
         db = schema.connect(self._path, busy_timeout_s=busy_timeout_s)
         super().__init__(db, clock if clock is not None else SystemClock())
+        self.where = str(self._path)
         if not durable:
             # Replay only: in WAL mode NORMAL still survives a killed process (each commit is
             # in the WAL before COMMIT returns), it just skips the fsync per commit, so a power

@@ -43,6 +43,7 @@ class JournalTransactions(JournalQueries):
         self._after: list[Callable[[], None]] = []
         self._states: dict[str, tuple[str, str]] = {}  # key: (JSON text, updated_at) to write
         self._times = codec.TimeTexts()
+        self.where = ""  # the file, for error messages (set by Journal)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -65,7 +66,7 @@ class JournalTransactions(JournalQueries):
         except sqlite3.Error as e:  # a statement run on the connection directly
             self._depth = 0
             self._rollback()
-            raise journal_error(e) from e
+            raise journal_error(e, self.where) from e
         except BaseException:
             self._depth = 0
             self._rollback()
@@ -125,7 +126,7 @@ class JournalTransactions(JournalQueries):
         try:
             return self._db.execute(sql, params)
         except sqlite3.Error as e:
-            raise journal_error(e) from e
+            raise journal_error(e, self.where) from e
 
     def _insert(self, sql: str, params: Sequence[object]) -> int:
         if self._depth:  # inside batch(): the batch commits or rolls back
@@ -144,14 +145,14 @@ class JournalTransactions(JournalQueries):
             try:
                 yield self._db
             except sqlite3.Error as e:
-                raise journal_error(e) from e
+                raise journal_error(e, self.where) from e
             return
         self._execute("BEGIN IMMEDIATE")  # take the write lock now, waiting busy_timeout
         try:
             yield self._db
         except sqlite3.Error as e:
             self._rollback()
-            raise journal_error(e) from e
+            raise journal_error(e, self.where) from e
         except BaseException:
             self._rollback()
             raise
