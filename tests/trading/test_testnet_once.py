@@ -66,3 +66,15 @@ def test_testnet_once_enters_and_leaves_a_stop_on_the_exchange(
     # A second --once in the same bar neither re-buys nor adds orders.
     assert main(["run", "--testnet", "--once"], environ=env) == 0
     assert sum(account.accepted().values()) == 2
+
+
+def test_a_step_reads_the_balance_once(
+    exchange: tuple[FakeBinance, FakeSpotTrading], tmp_path: Path
+) -> None:
+    # Issue 17, item 7: 25 balance requests were made in 5 s at start. Start (reconcile)
+    # reads it once; the kill switches mark the bot's equity from the journal.
+    fake, _ = exchange
+    env = {"TRADINGBOT_STATE_DIR": str(tmp_path / "state"), "TRADINGBOT_EXCHANGE_URL": fake.url,
+           **TESTNET_ENV}
+    assert main(["run", "--testnet", "--once"], environ=env) == 0
+    assert len(fake.calls("/api/v3/account")) == 1
