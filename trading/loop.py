@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -40,7 +40,6 @@ import pandas as pd
 from core.clock import Clock
 from core.domain import Bar, Fill, Order, OrderKind
 from core.errors import AttemptsExhausted, BotError
-from data.timeframe import timeframe_ms
 from execution.broker import Broker
 from journal import Journal
 from journal.errors import JournalError
@@ -104,7 +103,6 @@ class TradingLoop:
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
         self._signals: dict[str, tuple[BarArrays, SignalArrays]] = {}
         self._warm = settings.signal.warmup_bars  # a property that takes logs: once, not a bar
-        self._bar_length = timedelta(milliseconds=timeframe_ms(settings.timeframe))
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
@@ -112,10 +110,11 @@ class TradingLoop:
         """Apply operator commands, then process every new closed bar; returns bars done."""
         try:
             self._apply_commands()
-            if not self.settings.deferred_fills:
-                self._send_pending(self._last_done())  # left pending by a kill: resolve now
             windows = {s: self._window(s) for s in self.settings.symbols}
             times = self._new_bar_times(windows)
+            if not self.settings.deferred_fills:  # left pending by a kill: resolve it now
+                latest = max(times) if times else None
+                self._send_pending(self._last_done(), newer_bar_ms=latest)
             for n, when in enumerate(times):
                 decide = self.settings.decide_on_catch_up or n == len(times) - 1
                 self._process(when, windows, decide=decide)
@@ -226,7 +225,8 @@ class TradingLoop:
             return e
         return None
 
-    def _send_pending(self, when: pd.Timestamp | None) -> None:
+    def _send_pending(self, when: pd.Timestamp | None, *, newer_bar_ms: int | None = None
+                      ) -> None:
         """Live: send what the committed bar decided, then fold its fills in a second commit.
 
         A failed exit stays pending: the guard sends it again within seconds under the next
@@ -237,7 +237,7 @@ class TradingLoop:
             return
         keep: dict[str, Order] = {}
         for symbol, order in list(self.book.pending.items()):
-            if self._stale_entry(order):
+            if newer_bar_ms is not None and self._stale_entry(order, newer_bar_ms):
                 continue
             # The intent, the request and the answer are journaled by the broker, each
             # committed before the next step; the same client id resumes after a kill.
@@ -249,17 +249,17 @@ class TradingLoop:
             self._protect_now()  # a failed exit may have left its position without the stop
         self._settle(when, pending=keep)
 
-    def _stale_entry(self, order: Order) -> bool:
-        """An entry left pending by a bot that was down past the next bar is not sent: its
-        bar is history (exits always go). Said in the log and as an alert."""
+    def _stale_entry(self, order: Order, newer_bar_ms: int) -> bool:
+        """An entry left pending by a kill is not sent once a newer bar has closed: its bar
+        is history (exits always go). Bar time, not the wall clock, says so."""
         if order.kind is not OrderKind.ENTRY or order.bar_time is None:
             return False
-        if self._clock.now() < order.bar_time + 2 * self._bar_length:
-            return False  # decided on the latest closed bar: still the bar's to take
+        if int(order.bar_time.timestamp() * 1000) >= newer_bar_ms:
+            return False  # still the latest closed bar: the bar's to take
         if self._journal.has_order(order.symbol, order.bar_time, OrderKind.ENTRY):
             return False  # it may have gone out before the kill: resolved by its client id
         text = (f"{order.symbol} entry decided on the bar of {order.bar_time:%Y-%m-%d %H:%M} "
-                "UTC was not sent before a restart and is stale now; not sending it")
+                "UTC was not sent before a restart and newer bars have closed; not sending it")
         log.warning("%s", text)
         self._outbox.append((AlertKind.ORDER_FAILURE, text))
         return True
