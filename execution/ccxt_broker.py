@@ -310,18 +310,22 @@ class CcxtBroker:
         resumed = self._checked_intent(order, lambda: self._precheck_entry(order, market, price))
         request = OrderRequest(order.symbol, "market", "buy", None, None, order.client_id,
                                {"quoteOrderQty": str(order.amount_usdt)})
-        raw = send(self._gw, self._recorder, order, request, resumed=resumed)
-        fill = self._recorder.fill(order, raw)
-        self._book.mark_done(order.client_id)
-        if fill is None:
-            return []
-        bought = held_after(fill, market.base)
-        held = market.amount(bought)  # the position is in lot steps; the rest is dust
-        self._book.set_dust(order.symbol, self._book.dust(order.symbol) + bought - held)
-        stop = market.price(rules.stop_price_long(float(fill.price), pct))
-        pos = LivePosition(order.symbol, held, fill.price, order.client_id,
-                           order.bar_time or fill.at, stop, unprotected_since=self._clock.now())
-        self._book.put(pos)
+        raw = send(self._gw, self._recorder, order, request, resumed=resumed, answer=False)
+        fees = self._recorder.fees_of(order, raw)
+        with self._recorder.atomic():  # filled, its fill, the position: all or none
+            self._recorder.answered(order.client_id, raw)
+            fill = self._recorder.fill(order, raw, fees=fees)
+            self._book.mark_done(order.client_id)
+            if fill is None:
+                return []
+            bought = held_after(fill, market.base)
+            held = market.amount(bought)  # the position is in lot steps; the rest is dust
+            self._book.set_dust(order.symbol, self._book.dust(order.symbol) + bought - held)
+            stop = market.price(rules.stop_price_long(float(fill.price), pct))
+            pos = LivePosition(order.symbol, held, fill.price, order.client_id,
+                               order.bar_time or fill.at, stop,
+                               unprotected_since=self._clock.now())
+            self._book.put(pos)
         return [fill, *self._protect_or_close(pos)]
 
     def _precheck_entry(self, order: Order, market: MarketRules, price: float | None) -> None:
@@ -357,9 +361,11 @@ class CcxtBroker:
                 return self._stops.filled(pos, pos.stop.client_id, raw)
             if raw is not None and status_of(raw) is OrderStatus.OPEN:
                 raise ExchangeUnavailable(f"stop {pos.stop.client_id} is still open after cancel")
-            self._recorder.update(pos.stop.client_id, OrderStatus.CANCELED, order.reason or "exit")
-            pos = pos.unprotected(self._clock.now())
-            self._book.put(pos)
+            with self._recorder.atomic():  # the stop's status and the book agree
+                self._recorder.update(pos.stop.client_id, OrderStatus.CANCELED,
+                                      order.reason or "exit")
+                pos = pos.unprotected(self._clock.now())
+                self._book.put(pos)
         balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
         free = decimal((balance.get(market.base) or {}).get("free"))
         ours = pos.amount + self._book.dust(pos.symbol)  # dust goes too once it makes a lot
@@ -372,12 +378,15 @@ class CcxtBroker:
             self._alert(AlertKind.ORDER_FAILURE, pos.symbol, f"cannot sell: {e}")
             raise
         request = OrderRequest(pos.symbol, "market", "sell", float(amount), None, order.client_id)
-        raw = send(self._gw, self._recorder, order, request, resumed=resumed)
-        fill = self._recorder.fill(order, raw)
-        sold = fill.amount if fill is not None else Decimal(0)
-        self._book.set_dust(pos.symbol, max(min(free, ours) - sold, Decimal(0)))
-        self._book.remove(pos.symbol)
-        self._book.mark_done(order.client_id)
+        raw = send(self._gw, self._recorder, order, request, resumed=resumed, answer=False)
+        fees = self._recorder.fees_of(order, raw)
+        with self._recorder.atomic():  # sold, its fill, the flat book: all or none
+            self._recorder.answered(order.client_id, raw)
+            fill = self._recorder.fill(order, raw, fees=fees)
+            sold = fill.amount if fill is not None else Decimal(0)
+            self._book.set_dust(pos.symbol, max(min(free, ours) - sold, Decimal(0)))
+            self._book.remove(pos.symbol)
+            self._book.mark_done(order.client_id)
         return [] if fill is None else [fill]
 
     # -- plumbing ----------------------------------------------------------------------------

@@ -103,10 +103,14 @@ def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderR
                             "sent")
             found.notes.append(f"order {cid} never reached the exchange; canceled")
             continue
-        status = recorder.answered(cid, raw, "settled at start")
+        fees = recorder.fees_of(order, raw)  # requests before the transaction, none inside
+        with recorder.atomic():  # its status, its fill and the position: all or none
+            status = recorder.answered(cid, raw, "settled at start")
+            if status is OrderStatus.FILLED:
+                _settle_filled(book, recorder, order, raw, rules[order.symbol], fees, found)
         if status is OrderStatus.FILLED:
-            _settle_filled(book, recorder, order, raw, rules[order.symbol], fee, found)
-        elif status is OrderStatus.OPEN and order.kind is not OrderKind.STOP:
+            continue
+        if status is OrderStatus.OPEN and order.kind is not OrderKind.STOP:
             found.differences.append(f"{order.kind} order {cid} is still open on the exchange")
         elif status is OrderStatus.OPEN:
             _adopt_stop(book, order, raw, found)
@@ -123,9 +127,9 @@ def _adopt_stop(book: PositionBook, order: Order, raw: dict[str, Any], found: _F
 
 
 def _settle_filled(book: PositionBook, recorder: OrderRecorder, order: Order,
-                   raw: dict[str, Any], market: MarketRules, fee: float,
+                   raw: dict[str, Any], market: MarketRules, fees: list[dict[str, Any]],
                    found: _Findings) -> None:
-    fill = recorder.fill(order, raw)
+    fill = recorder.fill(order, raw, fees=fees)
     pos = book.get(order.symbol)
     if order.kind is OrderKind.ENTRY and pos is None and fill is not None:
         bought = held_after(fill, market.base)
@@ -155,11 +159,13 @@ def _check_position(gw: ExchangeGateway, book: PositionBook, recorder: OrderReco
     if stop_id is not None and all(o.get("clientOrderId") != stop_id for o in open_orders):
         raw = gw.lookup(pos.symbol, stop_id)
         if raw is not None and status_of(raw) is OrderStatus.FILLED:
-            recorder.answered(stop_id, raw, "filled while the bot was away")
-            recorder.fill(stop_order(pos.symbol, stop_id, pos.amount, pos.stop_price,
-                                     pos.bar_time), raw)
-            book.remove(pos.symbol)
-            book.mark_done(stop_id)
+            order = stop_order(pos.symbol, stop_id, pos.amount, pos.stop_price, pos.bar_time)
+            fees = recorder.fees_of(order, raw)
+            with recorder.atomic():
+                recorder.answered(stop_id, raw, "filled while the bot was away")
+                recorder.fill(order, raw, fees=fees)
+                book.remove(pos.symbol)
+                book.mark_done(stop_id)
             found.notes.append(f"stop {stop_id} filled while the bot was away; "
                                f"{pos.symbol} is flat")
             return

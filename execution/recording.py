@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -95,16 +96,31 @@ class OrderRecorder:
         self.update(cid, status, detail, raw)
         return status
 
-    def fill(self, order: Order, raw: dict[str, Any]) -> Fill | None:
-        """Record and return the fill in an exchange answer (None if nothing filled)."""
-        amount = decimal(raw.get("filled"))
-        if amount <= 0:
-            return None
+    def atomic(self) -> AbstractContextManager[None]:
+        """One journal transaction for several writes (the journal's batch, if it has one)."""
+        batch = getattr(self._journal, "batch", None)
+        return batch() if batch is not None else nullcontext()
+
+    def fees_of(self, order: Order, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        """The fees of a filled answer: its own, or (read back without them) its trades'."""
         fees = _fees(raw)
-        if not fees and self._fee_lookup is not None:
+        if not fees and decimal(raw.get("filled")) > 0 and self._fee_lookup is not None:
             # An order read back by lookup carries no fees (Binance's GET order has none):
             # the order's own trades say what was charged, in which asset; never assume 0.
             fees = [f for f in self._fee_lookup(order, raw) if f]
+        return fees
+
+    def fill(self, order: Order, raw: dict[str, Any],
+             fees: list[dict[str, Any]] | None = None) -> Fill | None:
+        """Record and return the fill in an exchange answer (None if nothing filled).
+
+        ``fees``: from ``fees_of``, fetched before a transaction (no request inside one).
+        """
+        amount = decimal(raw.get("filled"))
+        if amount <= 0:
+            return None
+        if fees is None:
+            fees = self.fees_of(order, raw)
         asset = str(fees[0].get("currency") or "") if fees else ""
         fee = sum((decimal(f.get("cost")) for f in fees if f.get("currency") == asset),
                   Decimal(0))

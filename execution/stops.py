@@ -26,11 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def send(gw: ExchangeGateway, recorder: OrderRecorder, order: Order, request: OrderRequest,
-         *, resumed: bool) -> dict[str, Any]:
+         *, resumed: bool, answer: bool = True) -> dict[str, Any]:
     """The idempotent create of an order whose intent is journaled; outcomes journaled.
 
     ``resumed``: the journal already had the order unresolved (a retry or a restart of the
     same decision), so it may exist on the exchange: it is looked up before any create.
+    ``answer=False``: the caller journals the exchange's answer itself, in one transaction
+    with what it changes (a fill and its position), so a kill leaves the order unresolved
+    and the restart's lookup settles it, never a filled order whose position is lost.
     """
     try:
         found = gw.lookup(request.symbol, request.client_id) if resumed else None
@@ -41,7 +44,8 @@ def send(gw: ExchangeGateway, recorder: OrderRecorder, order: Order, request: Or
     except ExchangeUnavailable as e:
         recorder.update(order.client_id, OrderStatus.UNKNOWN, str(e))
         raise
-    recorder.answered(order.client_id, raw)
+    if answer:
+        recorder.answered(order.client_id, raw)
     return raw
 
 
@@ -103,11 +107,13 @@ class StopKeeper:
 
     def filled(self, pos: LivePosition, cid: str, raw: dict[str, Any]) -> list[Fill]:
         """Record the stop ``cid`` of ``pos`` as filled: the position is closed."""
-        self._recorder.answered(cid, raw)
         order = stop_order(pos.symbol, cid, pos.amount, pos.stop_price, pos.bar_time)
-        fill = self._recorder.fill(order, raw)
-        self._book.remove(pos.symbol)
-        self._book.mark_done(cid)
+        fees = self._recorder.fees_of(order, raw)  # a request: before the transaction
+        with self._recorder.atomic():  # its status, its fill and the flat book: all or none
+            self._recorder.answered(cid, raw)
+            fill = self._recorder.fill(order, raw, fees=fees)
+            self._book.remove(pos.symbol)
+            self._book.mark_done(cid)
         log.warning("stop %s of %s filled", cid, pos.symbol)
         return [] if fill is None else [fill]
 

@@ -317,3 +317,33 @@ def test_an_entry_left_pending_is_sent_only_while_its_bar_is_the_latest(
         assert restarted.book.pending == {}
     stamp = decided.bar_time.strftime("%Y%m%d%H%M")
     assert (f"tb-BTCUSDT-{stamp}-E" in bot.book.accepted()) is sent
+
+
+class KilledAtTheEntryFill(Journal):
+    """Dies while the filled entry is being written (after the exchange filled it)."""
+
+    def record_fill(self, fill: Any) -> None:
+        if fill.client_id.endswith("-E"):
+            raise Killed
+        super().record_fill(fill)
+
+
+def test_killed_while_the_entry_fill_is_written_the_restart_adopts_and_protects_it(
+    bot: Bot, tmp_path: Path
+) -> None:
+    # Found by the testnet crash harness: the entry's FILLED status committed without its
+    # fill and position; the restart saw nothing unresolved and left the coins unprotected
+    # as "not the bot's". Status, fill and position now commit together.
+    path = bot.journal.path
+    with KilledAtTheEntryFill(path, clock=bot.clock) as dying:
+        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        with pytest.raises(Killed):
+            doomed.step()
+    assert bot.book.open_orders("BTCUSDT") == []  # bought, and no stop yet
+    with Journal(path, clock=bot.clock) as journal:
+        restarted = start_loop(journal, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        assert restarted._broker.position("BTC/USDT").is_open
+        restarted.step()
+        assert [str(f.kind) for f in journal.fills()] == ["entry"]
+    assert bot.book.open_orders("BTCUSDT"), "the restart protected the position"
+    assert all(n == 1 for n in bot.book.accepted().values())
