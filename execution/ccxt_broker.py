@@ -263,8 +263,12 @@ class CcxtBroker:
 
         Each stop is read back; a filled one closes its position, a missing one (cancelled
         outside the bot, expired) is placed again at once, and a position unprotected for
-        longer than ``max_unprotected_s`` is alerted and sold.
+        longer than ``max_unprotected_s`` is alerted and sold. Once the account has been
+        found not to hold what the bot holds, it does nothing more (alerted once; trading
+        refuses with what differs until an operator has looked).
         """
+        if self._reconciliation is not None and not self._reconciliation.ok:
+            return []
         self._require_reconciled()
         fills: list[Fill] = []
         for pos in self._book.all():
@@ -275,7 +279,7 @@ class CcxtBroker:
         """Protect every unprotected position; close those unprotected for too long."""
         fills: list[Fill] = []
         for pos in self._book.all():
-            if pos.stop is not None:
+            if pos.stop is not None or self._coins_gone(pos):
                 continue
             pos = self._stops.protect(pos, self._market(pos.symbol))
             if pos.stop is not None or pos.unprotected_since is None:
@@ -292,6 +296,22 @@ class CcxtBroker:
                           kind=OrderKind.EXIT, bar_time=pos.bar_time, reason="no stop")
             fills += self._close(pos, order, self._market(pos.symbol))
         return fills
+
+    def _coins_gone(self, pos: LivePosition) -> bool:
+        """True (said once, trading refused) when the account no longer holds the position:
+        sold or moved outside the bot. Placing stops or selling could only fail in a loop."""
+        market = self._market(pos.symbol)
+        balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
+        held = decimal((balance.get(market.base) or {}).get("total"))
+        if held + (market.min_amount or Decimal(0)) >= pos.amount:
+            return False
+        text = (f"{pos.symbol}: the bot holds {pos.amount} {market.base}, the account "
+                f"{held} (sold or moved outside the bot?); trading stops. To go on, buy back "
+                f"{pos.amount - held} {market.base}, or move this journal away to start a new "
+                "account")
+        self._reconciliation = Reconciliation(differences=(text,))
+        self._alert(AlertKind.ORDER_FAILURE, pos.symbol, text)
+        return True
 
     # -- entry -------------------------------------------------------------------------------
     def _enter(self, order: Order, market: MarketRules, price: float | None) -> list[Fill]:

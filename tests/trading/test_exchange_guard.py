@@ -22,6 +22,7 @@ import pytest
 from core.clock import SimulatedClock
 from data.fetcher import make_exchange
 from data.synthetic import synthetic_ohlcv
+from execution.broker import ReconciliationError
 from execution.ccxt_broker import CcxtBroker
 from execution.ccxt_settings import CcxtBrokerConfig, CcxtSettings, make_trading_exchange
 from journal import Journal
@@ -347,3 +348,28 @@ def test_killed_while_the_entry_fill_is_written_the_restart_adopts_and_protects_
         assert [str(f.kind) for f in journal.fills()] == ["entry"]
     assert bot.book.open_orders("BTCUSDT"), "the restart protected the position"
     assert all(n == 1 for n in bot.book.accepted().values())
+
+
+def test_coins_sold_outside_the_bot_stop_it_once_with_a_way_forward(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 17, item 6: after a manual sell of the bot's coins it looped on "insufficient
+    # balance" and "amount rounds to 0", every few seconds.
+    enter(bot)
+    [stop] = bot.book.open_orders("BTCUSDT")
+    owner = make_trading_exchange(bot.settings)
+    owner.load_markets()
+    owner.cancel_order(str(stop["orderId"]), "BTC/USDT")
+    owner.create_order("BTC/USDT", "market", "sell", float(stop["origQty"]), None)
+    posts = len([r for r in bot.fake.calls(ORDER) if r.method == "POST"])
+    with caplog.at_level("WARNING"):
+        for _ in range(10):
+            bot.tick()
+    alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
+    assert len(alerts) == 1, alerts
+    assert "sold or moved outside the bot" in alerts[0]
+    assert "buy back" in alerts[0]
+    assert len([r for r in bot.fake.calls(ORDER) if r.method == "POST"]) == posts
+    bot.at_bar(bot.exit)
+    with pytest.raises(ReconciliationError, match="buy back"):
+        bot.loop.step()
