@@ -23,7 +23,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
-from core.errors import AttemptsExhausted, ConfigError, ExchangeUnavailable, OrderRejected
+from core.errors import ConfigError, ExchangeUnavailable, OrderRejected
 from core.ports import OrderJournal, StateStore
 from core.secrets import Secret
 from execution.breaker import BreakerStatus, ExchangeBreaker
@@ -41,7 +41,8 @@ from execution.ccxt_settings import (
     CcxtSettings,
     make_trading_exchange,
 )
-from execution.client_ids import client_order_id, is_ours, with_client_id
+from execution.client_ids import client_order_id, current_attempt, is_ours, with_client_id
+from execution.equity import account_equity, begin_quote, bot_equity
 from execution.errors import BreakerOpen
 from execution.gateway import ExchangeGateway, OrderRequest, Sleeper
 from execution.markets import MarketRules, market_key
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 # Tries to protect a new position inside submit(); after them the loop's polls take over.
 _PROTECT_TRIES = 5
-_ATTEMPTS_PER_INTENT = 9  # retry ids -E1..-E8 (-X1..): one decision, a bounded number of sends
 
 
 class CcxtBroker:
@@ -114,7 +114,7 @@ class CcxtBroker:
                                    {"dust_bound": str(self._rules[symbol].dust_bound)})
         result = reconcile(self._gw, self._book, self._recorder, rules=self._rules,
                            prefix=self.config.prefix, fee=self.config.fee)
-        self._begin_quote(result)
+        begin_quote(self._book, self._journal, self._quotes(), result)
         self._reconciliation = result
         for note in result.notes:
             log.warning("reconciliation: %s", note)
@@ -123,14 +123,6 @@ class CcxtBroker:
         if result.ok:
             self.check_protection()  # a position settled at start may still need its stop
         return result
-
-    def _begin_quote(self, result: Reconciliation) -> None:
-        """The first start fixes the quote the bot's own account begins with."""
-        for quote in {r.quote for r in self._rules.values()}:
-            if self._book.quote_start(quote) is None:
-                total = decimal((result.balance.get(quote) or {}).get("total"))
-                # A journal with fills already: the start is what makes today's total.
-                self._book.set_quote_start(quote, total - self._journal.quote_flow(quote))
 
     @property
     def exchange(self) -> Any:
@@ -158,40 +150,14 @@ class CcxtBroker:
 
     # -- the Broker port ---------------------------------------------------------------------
     def equity(self, prices: Mapping[str, float]) -> float:
-        """What the kill switches mark: the bot's own (default) or the whole account's.
-
-        "bot": the quote the bot started with plus its fills' flows, its positions and its
-        dust at ``prices``; a manual trade in the same account changes none of it. "account":
-        every quote balance plus every traded base balance at ``prices``.
-        """
-        quotes = {r.quote for r in self._rules.values()}
+        """What the kill switches mark (``config.equity_scope``; see execution.equity)."""
         if self.config.equity_scope == "account":
-            return self._account_equity(quotes, prices)
-        total = sum(float(self._quote_held(q)) for q in quotes)
-        for pos in self._book.all():
-            if pos.symbol not in prices:
-                raise ValueError(f"no price for {pos.symbol} to mark the position")
-            total += float(pos.amount) * float(prices[pos.symbol])
-        for symbol, dust in self._book.all_dust().items():  # ours too, below one lot
-            if symbol in prices:
-                total += float(dust) * float(prices[symbol])
-        return total
+            balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
+            return account_equity(balance, self._rules, prices)
+        return bot_equity(self._book, self._journal, self._quotes(), prices)
 
-    def _quote_held(self, quote: str) -> Decimal:
-        start = self._book.quote_start(quote)
-        if start is None:
-            raise ReconciliationError(("not reconciled with the exchange yet: call start()",))
-        return start + self._journal.quote_flow(quote)
-
-    def _account_equity(self, quotes: set[str], prices: Mapping[str, float]) -> float:
-        balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
-        total = sum(float((balance.get(q) or {}).get("total") or 0.0) for q in quotes)
-        for symbol, market in self._rules.items():
-            held = float((balance.get(market.base) or {}).get("total") or 0.0)
-            if held and symbol not in prices:
-                raise ValueError(f"no price for {symbol} to mark the account's {market.base}")
-            total += held * float(prices.get(symbol, 0.0))
-        return total
+    def _quotes(self) -> set[str]:
+        return {r.quote for r in self._rules.values()}
 
     def position(self, symbol: str) -> Position:
         """The bot's recorded position in ``symbol``."""
@@ -209,7 +175,7 @@ class CcxtBroker:
         """Send an entry (market buy by quote, then its stop) or an exit (sell what is held)."""
         self._require_reconciled()
         decided = with_client_id(order, self.config.prefix, at or self._clock.now())
-        attempt = self._current_attempt(decided)
+        attempt = current_attempt(decided, self.config.prefix, self._recorder.status)
         if attempt is None or self._book.is_done(attempt.client_id):
             log.info("order %s was already executed; not again", decided.client_id)
             return []
@@ -410,28 +376,6 @@ class CcxtBroker:
         return [] if fill is None else [fill]
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _current_attempt(self, order: Order) -> Order | None:
-        """The client id this send of the decision uses; None when the decision was executed.
-
-        An order's life: intent (committed) -> sent -> open -> filled | canceled | rejected.
-        An attempt that ended without a fill (never sent before a crash, refused by the
-        exchange) is over: the same decision goes again under the next retry id
-        (``...-E1``, ``...-E2``), each its own journal row, never a reused id.
-        """
-        base = order
-        for seq in range(_ATTEMPTS_PER_INTENT):
-            if seq:
-                order = replace(base, client_id=client_order_id(
-                    self.config.prefix, base.symbol, base.bar_time or self._clock.now(),
-                    base.kind, seq))
-            status = self._recorder.status(order.client_id)
-            if status is OrderStatus.FILLED:
-                return None
-            if status is None or not status.final:
-                return order  # new, or unresolved: resumed by a lookup before any send
-        raise AttemptsExhausted(f"{base.client_id}: {_ATTEMPTS_PER_INTENT} attempts ended "
-                                "without a fill; not sending it again")
-
     def _checked_intent(self, order: Order, precheck: Callable[[], None]) -> bool:
         """Pre-check, then journal the intent; True for a resumed (maybe sent) order.
 

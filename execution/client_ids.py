@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
-from core.domain import Order, OrderKind
-from core.errors import ConfigError
+from core.domain import Order, OrderKind, OrderStatus
+from core.errors import AttemptsExhausted, ConfigError
 
 MAX_LEN: Final = 36
 ALLOWED: Final = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
 _PREFIX: Final = re.compile(r"^[a-zA-Z0-9]{1,8}$")
 _KIND_LETTER: Final = {OrderKind.ENTRY: "E", OrderKind.EXIT: "X", OrderKind.STOP: "S"}
+ATTEMPTS_PER_INTENT: Final = 9  # retry ids -E1..-E8 (-X1..): one decision, bounded sends
 
 
 def check_prefix(prefix: str) -> str:
@@ -68,3 +70,30 @@ def with_client_id(order: Order, prefix: str, fallback_time: datetime) -> Order:
     bar_time = order.bar_time or fallback_time
     cid = client_order_id(prefix, order.symbol, bar_time, order.kind)
     return replace(order, client_id=cid, bar_time=bar_time)
+
+
+def current_attempt(
+    order: Order, prefix: str, status: Callable[[str], OrderStatus | None]
+) -> Order | None:
+    """The client id this send of a decision uses; None when the decision was executed.
+
+    An order's life: intent (committed) -> sent -> open -> filled | canceled | rejected.
+    An attempt that ended without a fill (never sent before a crash, refused by the
+    exchange) is over: the same decision goes again under the next retry id (``...-E1``,
+    ``...-E2``), each its own journal row, never a reused id; at most ATTEMPTS_PER_INTENT.
+    ``status`` is the journal's latest status of a client id (None when it has no intent).
+    """
+    base = order
+    for seq in range(ATTEMPTS_PER_INTENT):
+        if seq:
+            if base.bar_time is None:
+                raise ValueError("a retry id needs the decision's bar time")
+            order = replace(base, client_id=client_order_id(
+                prefix, base.symbol, base.bar_time, base.kind, seq))
+        known = status(order.client_id)
+        if known is OrderStatus.FILLED:
+            return None
+        if known is None or not known.final:
+            return order  # new, or unresolved: resumed by a lookup before any send
+    raise AttemptsExhausted(f"{base.client_id}: {ATTEMPTS_PER_INTENT} attempts ended without "
+                            "a fill; not sending it again")
