@@ -23,3 +23,16 @@ def shared_data() -> Path:
             pytest.fail(f"CI requires the real market data at {SHARED_DATA}")
         pytest.skip(f"real market data not found at {SHARED_DATA} (a user clone has no ../shared)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def strace() -> Path:
+    """The strace binary the crash harnesses kill the bot with; CI installs it (.ci/run)."""
+    import shutil
+
+    found = shutil.which("strace")
+    if found is None:
+        if os.environ.get("TRADINGBOT_REQUIRE_SHARED_DATA"):
+            pytest.fail("CI requires strace for the crash harness (.ci/run installs it)")
+        pytest.skip("strace is not installed (apt-get install strace) for the crash harness")
+    return Path(found)

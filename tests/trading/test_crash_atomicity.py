@@ -8,7 +8,6 @@ process: bench/crash_harness.py SIGKILLs the real command at seeded SQLite write
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,10 +171,8 @@ def test_an_operator_halt_and_its_ack_commit_together(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_kills_at_seeded_sqlite_writes_never_change_the_outcome(
-    shared_data: Path, tmp_path: Path
+    shared_data: Path, strace: Path, tmp_path: Path
 ) -> None:
-    if shutil.which("strace") is None:
-        pytest.fail("strace is required (apt-get install strace; .ci/run installs it)")
     outcome = run_harness(points=3, seed=7, days=35, work=tmp_path, progress=lambda _: None)
     assert outcome.tried == outcome.killed == 3
     assert outcome.diverged == []
@@ -184,7 +181,7 @@ def test_kills_at_seeded_sqlite_writes_never_change_the_outcome(
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
-def test_kills_at_forty_points_soak(shared_data: Path, tmp_path: Path) -> None:
+def test_kills_at_forty_points_soak(shared_data: Path, strace: Path, tmp_path: Path) -> None:
     outcome = run_harness(points=40, seed=1, days=75, work=tmp_path, progress=print)
     print(outcome.line())
     assert outcome.diverged == []

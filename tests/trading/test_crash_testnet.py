@@ -218,7 +218,7 @@ def check_kills(points: list[tuple[str, int]], baseline: dict[str, object], work
 
 
 @pytest.fixture(scope="module")
-def writes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+def writes(tmp_path_factory: pytest.TempPathFactory, strace: Path) -> dict[str, int]:
     """Page writes of each phase in an uninterrupted run (the range kill points come from)."""
     work = tmp_path_factory.mktemp("count")
     ex = Exchange()
@@ -238,8 +238,6 @@ def writes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
 def test_testnet_kills_at_seeded_writes_change_nothing(
     baseline: dict[str, object], writes: dict[str, int], tmp_path: Path
 ) -> None:
-    if not Path(STRACE).exists():
-        pytest.fail("strace is required (apt-get install strace; .ci/run installs it)")
     assert check_kills(kill_points(4, 11, writes), baseline, tmp_path) == []
 
 
