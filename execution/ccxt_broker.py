@@ -47,7 +47,7 @@ from execution.errors import BreakerOpen
 from execution.gateway import ExchangeGateway, OrderRequest, Sleeper
 from execution.markets import MarketRules, market_key
 from execution.positions import LivePosition, PositionBook
-from execution.reconcile import reconcile
+from execution.reconcile import account_holds, held_short, reconcile, way_forward
 from execution.recording import OrderRecorder, decimal, held_after, status_of
 from execution.stops import StopKeeper, send
 from risk import rules
@@ -113,7 +113,7 @@ class CcxtBroker:
             self._state.save_state(market_key(symbol),
                                    {"dust_bound": str(self._rules[symbol].dust_bound)})
         result = reconcile(self._gw, self._book, self._recorder, rules=self._rules,
-                           prefix=self.config.prefix, fee=self.config.fee)
+                           prefix=self.config.prefix)
         begin_quote(self._book, self._journal, self._quotes(), result)
         self._reconciliation = result
         for note in result.notes:
@@ -268,13 +268,11 @@ class CcxtBroker:
         sold or moved outside the bot. Placing stops or selling could only fail in a loop."""
         market = self._market(pos.symbol)
         balance = self._gw.call("fetch balance", self._gw.exchange.fetch_balance)
-        held = decimal((balance.get(market.base) or {}).get("total"))
-        if held + (market.min_amount or Decimal(0)) >= pos.amount:
+        short = held_short(pos, market, balance)
+        if not short:
             return False
         text = (f"{pos.symbol}: the bot holds {pos.amount} {market.base}, the account "
-                f"{held} (sold or moved outside the bot?); trading stops. To go on, buy back "
-                f"{pos.amount - held} {market.base}, or move this journal away to start a new "
-                "account")
+                f"{account_holds(market, balance)}; trading stops ({way_forward(market, short)})")
         self._reconciliation = Reconciliation(differences=(text,))
         self._alert(AlertKind.ORDER_FAILURE, pos.symbol, text)
         return True

@@ -30,6 +30,24 @@ from execution.recording import (
 from risk import rules as risk_rules
 
 
+def account_holds(market: MarketRules, balance: dict[str, Any]) -> Decimal:
+    """The account's total of ``market``'s base asset."""
+    return decimal((balance.get(market.base) or {}).get("total"))
+
+
+def held_short(pos: LivePosition, market: MarketRules, balance: dict[str, Any]) -> Decimal:
+    """How much of ``pos`` the account no longer holds (0 when it holds it, within a lot)."""
+    held = account_holds(market, balance)
+    return Decimal(0) if held + (market.min_amount or Decimal(0)) >= pos.amount else (
+        pos.amount - held)
+
+
+def way_forward(market: MarketRules, short: Decimal) -> str:
+    """How an operator goes on after coins were sold or moved outside the bot."""
+    return (f"sold outside the bot? to go on, buy back {short} {market.base} on the exchange, "
+            "or move this journal away to start a new account")
+
+
 class _Findings:
     def __init__(self) -> None:
         self.differences: list[str] = []
@@ -43,11 +61,10 @@ def reconcile(
     *,
     rules: dict[str, MarketRules],
     prefix: str,
-    fee: float,
 ) -> Reconciliation:
     """Compare and settle what can be settled; the differences that remain block trading."""
     found = _Findings()
-    _settle_unresolved(gw, book, recorder, rules, prefix, fee, found)
+    _settle_unresolved(gw, book, recorder, rules, prefix, found)
     ex = gw.exchange
     balance = gw.call("fetch balance", ex.fetch_balance)
     every_open = {s: gw.call("fetch open orders", ex.fetch_open_orders, s) for s in rules}
@@ -77,7 +94,7 @@ def _name_outside(book: PositionBook, rules: dict[str, MarketRules], balance: di
     for symbol, market in rules.items():
         pos = book.get(symbol)
         ours = (pos.amount if pos is not None else Decimal(0)) + book.dust(symbol)
-        held = decimal((balance.get(market.base) or {}).get("total"))
+        held = account_holds(market, balance)
         if held > ours:
             found.notes.append(f"not the bot's: {held - ours} {market.base} in the account "
                                f"(the bot holds {ours}); left alone")
@@ -89,7 +106,7 @@ def _name_outside(book: PositionBook, rules: dict[str, MarketRules], balance: di
 
 
 def _settle_unresolved(gw: ExchangeGateway, book: PositionBook, recorder: OrderRecorder,
-                       rules: dict[str, MarketRules], prefix: str, fee: float,
+                       rules: dict[str, MarketRules], prefix: str,
                        found: _Findings) -> None:
     stops = {p.stop.client_id for p in book.all() if p.stop is not None}
     for cid, (order, _) in recorder.unresolved().items():
@@ -170,8 +187,7 @@ def _check_position(gw: ExchangeGateway, book: PositionBook, recorder: OrderReco
                                f"{pos.symbol} is flat")
             return
         state = "not at all" if raw is None else f"as {raw.get('status')}"
-        held = decimal((balance.get(market.base) or {}).get("total"))
-        if held + (market.min_amount or Decimal(0)) >= pos.amount:
+        if not held_short(pos, market, balance):
             # The coins are there, only the stop is gone (cancelled outside the bot, or by
             # an exit the bot was killed in the middle of): protect it again, right away.
             if raw is not None and stop_id in recorder.unresolved():
@@ -182,13 +198,11 @@ def _check_position(gw: ExchangeGateway, book: PositionBook, recorder: OrderReco
             return
         found.differences.append(f"journal says stop {stop_id} protects {pos.amount} "
                                  f"{market.base}; the exchange has it {state}")
-    held = decimal((balance.get(market.base) or {}).get("total"))
-    step = market.min_amount or Decimal(0)
-    if held + step < pos.amount:  # one lot step of tolerance for rounding dust
+    short = held_short(pos, market, balance)
+    if short:
         ours = ", ".join(str(o.get("clientOrderId")) for o in open_orders)
         found.differences.append(
             f"journal says {pos.amount} {market.base} held with stop {stop_id or 'none'}; "
-            f"the exchange holds {held} {market.base} and "
+            f"the exchange holds {account_holds(market, balance)} {market.base} and "
             + (f"open orders of the bot {ours}" if ours else "no open order of the bot")
-            + f" (sold outside the bot? to go on, buy back {pos.amount - held} "
-            f"{market.base} on the exchange, or move this journal away to start a new account)")
+            + f" ({way_forward(market, short)})")

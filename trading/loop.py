@@ -142,8 +142,8 @@ class TradingLoop:
         if self.settings.deferred_fills:
             return
         try:
-            self._send_pending(self._last_done())
-            if self._broker.guard():
+            protected = self._send_pending(self._last_done())
+            if not protected and self._broker.guard():
                 self._settle(self._last_done(), pending=dict(self.book.pending))
         except BaseException:
             self._outbox.clear()
@@ -226,15 +226,16 @@ class TradingLoop:
         return None
 
     def _send_pending(self, when: pd.Timestamp | None, *, newer_bar_ms: int | None = None
-                      ) -> None:
+                      ) -> bool:
         """Live: send what the committed bar decided, then fold its fills in a second commit.
 
         A failed exit stays pending: the guard sends it again within seconds under the next
         retry id of the same intent (never waiting for the next bar) until it fills or its
         attempts are exhausted; a failed entry is dropped (it was the bar's to take).
+        Returns True when it ran the broker's protection check (after a failed exit).
         """
         if not self.book.pending:
-            return
+            return False
         keep: dict[str, Order] = {}
         for symbol, order in list(self.book.pending.items()):
             if newer_bar_ms is not None and self._stale_entry(order, newer_bar_ms):
@@ -248,6 +249,7 @@ class TradingLoop:
         if keep:
             self._protect_now()  # a failed exit may have left its position without the stop
         self._settle(when, pending=keep)
+        return bool(keep)
 
     def _stale_entry(self, order: Order, newer_bar_ms: int) -> bool:
         """An entry left pending by a kill is not sent once a newer bar has closed: its bar

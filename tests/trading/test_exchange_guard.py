@@ -252,13 +252,33 @@ class Killed(BaseException):
     """SIGKILL, in-process: nothing after it runs."""
 
 
-class KilledBeforeTheSell(Journal):
-    """Dies when the exit's sell intent is written: the stop is cancelled, nothing sold."""
+class Dying(Journal):
+    """Dies at the first ``record_order_intent`` or ``record_fill`` (``write``) of a client id
+    ending in ``suffix``: what a SIGKILL at that instant leaves on disk."""
+
+    def __init__(self, path: Path, *, clock: SimulatedClock, write: str, suffix: str) -> None:
+        super().__init__(path, clock=clock)
+        self.write, self.suffix = write, suffix
 
     def record_order_intent(self, order: Any, *, simulated: bool = False) -> None:
-        if order.client_id.endswith("-X"):
-            raise Killed
+        self._maybe_die("record_order_intent", order.client_id)
         super().record_order_intent(order, simulated=simulated)
+
+    def record_fill(self, fill: Any) -> None:
+        self._maybe_die("record_fill", fill.client_id)
+        super().record_fill(fill)
+
+    def _maybe_die(self, write: str, client_id: str) -> None:
+        if write == self.write and client_id.endswith(self.suffix):
+            raise Killed
+
+
+def die_in_a_step(bot: Bot, tmp_path: Path, *, write: str, suffix: str) -> None:
+    """A bot on the same journal and exchange steps and is killed at that write."""
+    with Dying(bot.journal.path, clock=bot.clock, write=write, suffix=suffix) as dying:
+        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
+        with pytest.raises(Killed):
+            doomed.step()
 
 
 def test_killed_between_the_stop_cancel_and_the_sell_the_restart_protects_then_sells(
@@ -268,10 +288,7 @@ def test_killed_between_the_stop_cancel_and_the_sell_the_restart_protects_then_s
     enter(bot)
     bot.at_bar(bot.exit)
     path = bot.journal.path
-    with KilledBeforeTheSell(path, clock=bot.clock) as dying:
-        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
-        with pytest.raises(Killed):
-            doomed.step()
+    die_in_a_step(bot, tmp_path, write="record_order_intent", suffix="-X")
     assert bot.book.open_orders("BTCUSDT") == []  # the stop is gone, the coins are not sold
     bot.clock.set(bot.clock.now() + timedelta(seconds=30))  # systemd's RestartSec
     with Journal(path, clock=bot.clock) as journal:
@@ -288,15 +305,6 @@ def test_killed_between_the_stop_cancel_and_the_sell_the_restart_protects_then_s
     assert sum(1 for c in bot.book.accepted() if "-X" in c) == 1  # sold exactly once
 
 
-class KilledBeforeTheEntry(Journal):
-    """Dies when the entry's intent is about to be written: decided, never sent."""
-
-    def record_order_intent(self, order: Any, *, simulated: bool = False) -> None:
-        if order.client_id.endswith("-E"):
-            raise Killed
-        super().record_order_intent(order, simulated=simulated)
-
-
 @pytest.mark.parametrize(("down_h", "sent"), [(0, True), (3, False)])
 def test_an_entry_left_pending_is_sent_only_while_its_bar_is_the_latest(
     bot: Bot, tmp_path: Path, down_h: int, sent: bool
@@ -304,10 +312,7 @@ def test_an_entry_left_pending_is_sent_only_while_its_bar_is_the_latest(
     # Issue 10: every intent is resolved on restart; an entry the bar decided but that never
     # left is the bar's to take while that bar is the latest, and stale once bars have passed.
     path = bot.journal.path
-    with KilledBeforeTheEntry(path, clock=bot.clock) as dying:
-        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
-        with pytest.raises(Killed):
-            doomed.step()
+    die_in_a_step(bot, tmp_path, write="record_order_intent", suffix="-E")  # never sent
     bot.clock.set(bot.clock.now() + timedelta(hours=down_h, seconds=30))
     bot.book.clear_faults()
     with Journal(path, clock=bot.clock) as journal:
@@ -320,15 +325,6 @@ def test_an_entry_left_pending_is_sent_only_while_its_bar_is_the_latest(
     assert (f"tb-BTCUSDT-{stamp}-E" in bot.book.accepted()) is sent
 
 
-class KilledAtTheEntryFill(Journal):
-    """Dies while the filled entry is being written (after the exchange filled it)."""
-
-    def record_fill(self, fill: Any) -> None:
-        if fill.client_id.endswith("-E"):
-            raise Killed
-        super().record_fill(fill)
-
-
 def test_killed_while_the_entry_fill_is_written_the_restart_adopts_and_protects_it(
     bot: Bot, tmp_path: Path
 ) -> None:
@@ -336,10 +332,7 @@ def test_killed_while_the_entry_fill_is_written_the_restart_adopts_and_protects_
     # fill and position; the restart saw nothing unresolved and left the coins unprotected
     # as "not the bot's". Status, fill and position now commit together.
     path = bot.journal.path
-    with KilledAtTheEntryFill(path, clock=bot.clock) as dying:
-        doomed = start_loop(dying, bot.clock, bot.settings, bot.fake.url, tmp_path)
-        with pytest.raises(Killed):
-            doomed.step()
+    die_in_a_step(bot, tmp_path, write="record_fill", suffix="-E")  # filled on the exchange
     assert bot.book.open_orders("BTCUSDT") == []  # bought, and no stop yet
     with Journal(path, clock=bot.clock) as journal:
         restarted = start_loop(journal, bot.clock, bot.settings, bot.fake.url, tmp_path)
@@ -367,7 +360,7 @@ def test_coins_sold_outside_the_bot_stop_it_once_with_a_way_forward(
             bot.tick()
     alerts = [r.getMessage() for r in caplog.records if "ALERT" in r.getMessage()]
     assert len(alerts) == 1, alerts
-    assert "sold or moved outside the bot" in alerts[0]
+    assert "sold outside the bot" in alerts[0]
     assert "buy back" in alerts[0]
     assert len([r for r in bot.fake.calls(ORDER) if r.method == "POST"]) == posts
     bot.at_bar(bot.exit)
