@@ -72,7 +72,7 @@ def window(
 
 
 def _from_file(args: argparse.Namespace) -> Bars:
-    from backtest.cli import jump_bound
+    from core.cli_options import jump_bound
 
     frame = load_ohlcv(args.data, max_jump=jump_bound(args))
     timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=args.data)

@@ -33,7 +33,7 @@ from core.clock import Clock, SystemClock
 from core.errors import ConfigError
 from core.files import write_atomically
 from risk.config import RiskConfig
-from signals.quant_signals import SignalParams
+from signals.strategy_loader import strategy_from_args
 
 if TYPE_CHECKING:
     import httpx2
@@ -85,9 +85,9 @@ def run_backtest_command(
         min_trades=args.min_trades,
     )
     config = config_from_args(args)
-    _check_engine_options(args)
+    _check_engine_options(args, config)
     _check_outputs(args, environ)
-    bars = load_bars(args, environ, clock=clock, warmup=config.signal.warmup_bars)
+    bars = load_bars(args, environ, clock=clock, warmup=config.strategy.warmup_bars)
     config = replace(config, symbol=bars.symbol)
     if args.engine == "seed":
         outcome = _run_seed(config, bars)
@@ -111,26 +111,22 @@ def run_backtest_command(
 
 def config_from_args(args: argparse.Namespace) -> BacktestConfig:
     """The run's configuration; invalid values raise ConfigError naming the field."""
-    signal = SignalParams(
-        rsi_window=args.rsi_window, ema_fast=args.ema_fast, ema_slow=args.ema_slow,
-        overbought=args.overbought, oversold=args.oversold, rsi_method=args.rsi_method,
-    )
-    risk = RiskConfig(
-        max_position_pct=args.max_position_pct, daily_loss_limit_pct=args.daily_loss_limit_pct,
-        max_drawdown_pct=args.max_drawdown_pct, stop_loss_pct=args.stop_loss_pct,
-        min_conviction=args.min_conviction, cooldown_after_losses=args.cooldown_after_losses,
-        cooldown_minutes=args.cooldown_minutes, max_entries_per_day=args.max_entries_per_day,
-    )
     return BacktestConfig(
-        init_cash=args.init_cash, fee=args.fees, slippage=args.slippage, signal=signal,
-        risk=risk, default_position_pct=args.default_position_pct,
+        init_cash=args.init_cash, fee=args.fees, slippage=args.slippage,
+        strategy=strategy_from_args(args), risk=RiskConfig.from_options(args),
+        default_position_pct=args.default_position_pct,
         kelly_min_trades=args.kelly_min_trades, flatten_on_halt=args.flatten_on_halt,
     )
 
 
-def _check_engine_options(args: argparse.Namespace) -> None:
+def _check_engine_options(args: argparse.Namespace, config: BacktestConfig) -> None:
     if args.engine != "seed":
         return
+    from signals.strategies.rsi_ema import seed_params
+
+    if seed_params(config.strategy) is None:
+        raise ConfigError("--engine seed runs the seed's own rule only: use --strategy rsi_ema "
+                          "or --engine full")
     if args.scorer != "fixed":
         raise ConfigError("--engine seed has no scorer: drop --scorer or use --engine full")
     if args.kelly_out:
@@ -138,8 +134,8 @@ def _check_engine_options(args: argparse.Namespace) -> None:
             "--engine seed writes no Kelly file: the live loop must not size positions on a "
             "backtest without its risk rules; use --engine full"
         )
-    if args.rsi_method != "wilder":
-        log.warning("--engine seed always uses the seed's SMA RSI; --rsi-method is ignored")
+    if dict(config.strategy.spec.params).get("rsi_method") != "wilder":
+        log.warning("--engine seed always uses the seed's SMA RSI; rsi_method is ignored")
 
 
 def _check_outputs(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
@@ -261,7 +257,8 @@ def _params(outcome: Outcome, settings: dict[str, Any]) -> dict[str, Any]:
     if outcome.engine == "full":
         return {"strategy": settings, "costs": costs, "scorer": outcome.scorer}
     # The seed engine uses only these: no risk rules, no sizing, always the SMA RSI.
-    signal = {**settings["signal"], "rsi_method": "sma"}
+    strategy = settings["strategy"]
+    signal = {**strategy["params"], "rsi_method": "sma"}
     return {"signal": signal, "sl_stop": outcome.config.risk.stop_loss_pct, "costs": costs}
 
 
@@ -286,7 +283,7 @@ def _summary_rows(outcome: Outcome) -> list[tuple[str, str]]:
     return [
         ("Data", f"{data.source}: {data.first_bar:%Y-%m-%d %H:%M} .. "
                  f"{data.last_bar:%Y-%m-%d %H:%M} UTC, {data.bars:,} bars"),
-        ("Signal", f"{c.signal}"),
+        ("Strategy", c.strategy.describe()),
         ("Risk", f"{c.risk}"),
         ("Costs", f"init cash {c.init_cash:,.2f}, fees {c.fee:g}, slippage {c.slippage:g}"),
         ("Scorer", ", ".join(f"{k}={v}" for k, v in outcome.scorer.items()) or "n/a"),

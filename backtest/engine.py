@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from backtest import kernel
-from core.errors import ConfigError, DataError
-from risk.config import RiskConfig
-from signals.quant_signals import SignalParams, compute_signals, signal_array
+from core.errors import DataError
+from risk.config import RiskConfig, check_account
 from signals.scorer import FixedScorer, Score, Scorer
-from signals.scorer_context import request_from_bars
+from signals.scorer_context import request_at
+from signals.strategies.rsi_ema import seed_strategy
+from signals.strategy import LoadedStrategy
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class BacktestConfig:
         init_cash: starting quote balance.
         fee: fee rate on notional, each side (0.001 = 0.1%).
         slippage: price slippage against us on every fill (0.0005 = 0.05%).
-        signal: indicator and rule parameters.
+        strategy: the strategy and its parameters (default: the seed's rsi_ema).
         risk: risk limits shared with the live RiskManager.
         default_position_pct: size (x conviction) until ``kelly_min_trades`` trades have closed.
         kelly_min_trades: closed trades needed before half-Kelly sizes positions.
@@ -62,25 +63,16 @@ class BacktestConfig:
     init_cash: float = 10_000.0
     fee: float = 0.001
     slippage: float = 0.0005
-    signal: SignalParams = field(default_factory=SignalParams)
+    strategy: LoadedStrategy = field(default_factory=seed_strategy)
     risk: RiskConfig = field(default_factory=RiskConfig)
     default_position_pct: float = 0.01
     kelly_min_trades: int = 50
     flatten_on_halt: bool = True
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.init_cash) and self.init_cash > 0):
-            raise ConfigError(f"init_cash must be a number > 0, got {self.init_cash!r}")
-        for name in ("fee", "slippage"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and 0.0 <= value < 0.1):
-                raise ConfigError(f"{name} must be in [0, 0.1) (0.001 = 0.1%), got {value!r}")
-        if not 0.0 < self.default_position_pct <= 1.0:
-            raise ConfigError(
-                f"default_position_pct must be in (0, 1], got {self.default_position_pct!r}"
-            )
-        if self.kelly_min_trades < 1:
-            raise ConfigError(f"kelly_min_trades must be >= 1, got {self.kelly_min_trades!r}")
+        check_account(init_cash=self.init_cash, fee=self.fee, slippage=self.slippage,
+                      default_position_pct=self.default_position_pct,
+                      kelly_min_trades=self.kelly_min_trades)
 
     def kernel_params(self) -> kernel.KernelParams:
         """The numbers the numba kernel takes."""
@@ -199,10 +191,11 @@ def run_backtest(
     """Run the full decision path over closed OHLCV bars (UTC index, warm-up included)."""
     config = config or BacktestConfig()
     scorer = scorer or FixedScorer()
-    warm = config.signal.warmup_bars
+    strategy = config.strategy
+    warm = strategy.warmup_bars
     if len(bars) <= warm:
         raise DataError(f"need more than {warm} bars for the signal warm-up, got {len(bars)}")
-    sig = signal_array(bars["close"].to_numpy(np.float64), config.signal)
+    sig = strategy.signal(bars)
     frame = bars.iloc[warm - 1:].copy()
     frame["signal"] = sig[warm - 1:]
     n = len(frame)
@@ -214,7 +207,8 @@ def run_backtest(
         conviction[:] = fixed.conviction
         suppress[:] = fixed.suppress
     arrays = _kernel_arrays(frame)
-    context: pd.DataFrame | None = None
+    numbers: dict[str, np.ndarray] | None = None
+    formats: dict[str, str] = {}
     while True:
         raw = kernel.run_kernel(
             **arrays, signal=frame["signal"].to_numpy(np.int8), conviction=conviction,
@@ -222,10 +216,12 @@ def run_backtest(
         )
         if raw.need_score < 0:
             return BacktestResult(config=config, bars=frame, raw=raw, scores=scores)
-        if context is None:
-            context = compute_signals(bars, config.signal)
+        if numbers is None:
+            numbers = strategy.numbers(bars)
+            formats = {label: strategy.number_format(label) for label in numbers}
         i = raw.need_score
-        score = scorer.score(request_from_bars(config.symbol, context.iloc[max(0, i - 4): i + 1]))
+        score = scorer.score(request_at(config.symbol, bars, numbers, formats,
+                                        row=warm - 1 + i))
         scores[i] = score
         conviction[i] = score.conviction
         suppress[i] = score.suppress
@@ -254,10 +250,8 @@ def _kernel_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 def _any_request(symbol: str) -> Any:
     from signals.scorer import ScoreRequest, VolumeTrend
 
-    return ScoreRequest(
-        symbol=symbol, direction=1, closes=(1.0,), volume_trend=VolumeTrend.UNKNOWN,
-        rsi=50.0, ema_spread_pct=0.0,
-    )
+    return ScoreRequest(symbol=symbol, direction=1, closes=(1.0,),
+                        volume_trend=VolumeTrend.UNKNOWN)
 
 
 def build_portfolio(result: BacktestResult, timeframe: str) -> Any:

@@ -11,7 +11,6 @@ the two match and the gates passed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,7 +26,7 @@ from core.errors import ConfigError, DataError
 from core.files import write_atomically
 from core.paths import state_dir
 from risk.config import RiskConfig
-from signals.quant_signals import SignalParams
+from signals.strategy import StrategySpec, settings_hash
 
 RESULTS_FILE = "backtest_results.json"
 FORMAT = "tradingbot.backtest_results"
@@ -95,7 +94,7 @@ def strategy_settings(
     *,
     symbol: str,
     timeframe: str,
-    signal: SignalParams,
+    strategy: StrategySpec,
     risk: RiskConfig,
     default_position_pct: float,
     kelly_min_trades: int,
@@ -111,11 +110,7 @@ def strategy_settings(
     return {
         "symbol": symbol,
         "timeframe": timeframe,
-        "signal": {
-            "rsi_window": int(signal.rsi_window), "ema_fast": int(signal.ema_fast),
-            "ema_slow": int(signal.ema_slow), "overbought": float(signal.overbought),
-            "oversold": float(signal.oversold), "rsi_method": str(signal.rsi_method),
-        },
+        "strategy": strategy.to_json(),
         "risk": risk_values,
         "sizing": {
             "default_position_pct": float(default_position_pct),
@@ -128,7 +123,8 @@ def strategy_settings(
 def config_strategy_settings(config: BacktestConfig, timeframe: str) -> dict[str, Any]:
     """``strategy_settings`` of a backtest configuration."""
     return strategy_settings(
-        symbol=config.symbol, timeframe=timeframe, signal=config.signal, risk=config.risk,
+        symbol=config.symbol, timeframe=timeframe, strategy=config.strategy.spec,
+        risk=config.risk,
         default_position_pct=config.default_position_pct,
         kelly_min_trades=config.kelly_min_trades, flatten_on_halt=config.flatten_on_halt,
     )
@@ -136,8 +132,7 @@ def config_strategy_settings(config: BacktestConfig, timeframe: str) -> dict[str
 
 def strategy_id(settings: Mapping[str, Any]) -> str:
     """16 hex digits of SHA-256 over the canonical JSON of ``settings``."""
-    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return settings_hash(settings)
 
 
 def save_backtest_results(path: str | os.PathLike[str], saved: SavedBacktest) -> Path:

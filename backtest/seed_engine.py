@@ -64,7 +64,12 @@ def run_seed_backtest(bars: pd.DataFrame, config: BacktestConfig, timeframe: str
     # A naive UTC index: the same figures, but vectorbt 1.2 + pandas 3 is ~200x slower in
     # stats() with a tz-aware one (issue 4).
     frame.index = utc_index(bars).tz_localize(None)
-    frame = seed_signals(frame, config.signal)
+    from signals.strategies.rsi_ema import seed_params
+
+    params = seed_params(config.strategy)
+    if params is None:
+        raise DataError("the seed engine runs the seed's rsi_ema only")
+    frame = seed_signals(frame, params)
     if len(frame) < 2:
         raise DataError(f"the seed's signals leave {len(frame)} bar(s); use a longer history")
     entries = frame["signal"] == 1

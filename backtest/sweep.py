@@ -100,10 +100,11 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """main.py's entry point for ``sweep``: run it, print the table or JSON; returns 0."""
     from backtest.cli_data import load_bars
     from backtest.engine import BacktestConfig
-    from backtest.sweep_kernel import SweepGrid, grid_warmup, run_sweep
+    from backtest.sweep_kernel import SweepGrid, grid_warmup, run_sweep, seed_signal
     from core.clock import SystemClock
     from signals.quant_signals import SignalParams
     from signals.scorer_settings import ScorerSettings
+    from signals.strategies.rsi_ema import seed_strategy
 
     grid = SweepGrid(
         rsi_windows=parse_ints(args.rsi_windows, "rsi-windows"),
@@ -115,10 +116,11 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         raise ConfigError("--top and --chunk-size must be at least 1")
     base = BacktestConfig(
         init_cash=args.init_cash, fee=args.fees, slippage=args.slippage,
-        signal=SignalParams(overbought=args.overbought, oversold=args.oversold,
-                            rsi_method=args.rsi_method),
+        strategy=seed_strategy(SignalParams(overbought=args.overbought, oversold=args.oversold,
+                                            rsi_method=args.rsi_method)),
     )
-    bars = load_bars(args, environ, clock=SystemClock(), warmup=grid_warmup(grid, base.signal))
+    warmup = grid_warmup(grid, seed_signal(base))
+    bars = load_bars(args, environ, clock=SystemClock(), warmup=warmup)
     conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
     with _ChunkProgress(len(grid.combos())) as on_chunk:
         result = run_sweep(bars.frame, grid, base, timeframe=bars.timeframe,

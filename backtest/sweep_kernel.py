@@ -274,6 +274,16 @@ class SweepResult:
 ChunkDone = Callable[[int], None]
 
 
+def seed_signal(base: BacktestConfig) -> SignalParams:
+    """The SignalParams of the base configuration's rsi_ema strategy (the seed grid's path)."""
+    from signals.strategies.rsi_ema import seed_params
+
+    params = seed_params(base.strategy)
+    if params is None:
+        raise ConfigError("the RSI/EMA grid sweeps the rsi_ema strategy only")
+    return params
+
+
 def grid_warmup(grid: SweepGrid, signal: SignalParams) -> int:
     """The longest warm-up of the grid's combinations: where every one of them may trade."""
     combos = grid.combos()
@@ -299,14 +309,15 @@ def run_sweep(
     either window depends on a later bar.
     """
     combos = grid.combos()
-    warm = grid_warmup(grid, base.signal)
+    signal = seed_signal(base)
+    warm = grid_warmup(grid, signal)
     if not 0.0 < in_sample <= 1.0:
         raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
-    sp = [replace(base.signal, rsi_window=c.rsi_window, ema_fast=c.ema_fast,
+    sp = [replace(signal, rsi_window=c.rsi_window, ema_fast=c.ema_fast,
                   ema_slow=c.ema_slow) for c in combos]
     windows = _windows(len(bars), warm, in_sample)
     tables = Tables.build(bars["close"].to_numpy(np.float64), rsi_windows=grid.rsi_windows,
-                          spans=grid.ema_fasts + grid.ema_slows, method=base.signal.rsi_method)
+                          spans=grid.ema_fasts + grid.ema_slows, method=signal.rsi_method)
     arrays = _bar_arrays(bars, conviction)
     ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     figures = {name: np.empty((len(combos), N_FIGURES)) for name in windows}

@@ -18,15 +18,14 @@ import numpy as np
 from backtest import kernel
 from backtest.engine import BacktestConfig, utc_index
 from data import load_ohlcv
-from signals.quant_signals import signal_array
 
 
 def main(path: str, runs: int) -> None:
     """Time run_kernel on the file's bars and print the figures as JSON."""
     config = BacktestConfig()
     bars = load_ohlcv(path)
-    first = config.signal.warmup_bars - 1
-    signal = signal_array(bars["close"].to_numpy(np.float64), config.signal)[first:]
+    first = config.strategy.warmup_bars - 1
+    signal = config.strategy.signal(bars)[first:]
     frame = bars.iloc[first:]
     n = len(frame)
     inputs = {

@@ -43,7 +43,6 @@ from execution.ccxt_settings import CcxtBrokerConfig, CcxtSettings  # noqa: E402
 from journal import Journal  # noqa: E402
 from journal.records import RunMode  # noqa: E402
 from risk.manager import RiskManager  # noqa: E402
-from signals.quant_signals import signal_array  # noqa: E402
 from signals.scorer import FixedScorer  # noqa: E402
 from tests.execution.ccxt_fixtures import TESTNET_ENV  # noqa: E402
 from tests.fake_binance import FakeBinance  # noqa: E402
@@ -72,11 +71,11 @@ class Scene:
 def entry_scene(frame: pd.DataFrame, strategy: StrategySettings) -> Scene:
     """The real bars cut at the last closed bar whose signal over the loop's window enters,
     after a bar that did not (so the step before it leaves the account flat)."""
-    need = strategy.signal.warmup_bars + book.CATCH_UP_BARS
+    need = strategy.strategy.warmup_bars + book.CATCH_UP_BARS
     close = frame["close"].to_numpy(dtype=np.float64)
 
     def enters(i: int) -> bool:
-        return bool(signal_array(close[i + 1 - need:i + 1], strategy.signal)[-1] == 1)
+        return bool(strategy.strategy.signal(frame.iloc[i + 1 - need:i + 1])[-1] == 1)
 
     second = pd.Timedelta(seconds=1)
     for i in range(len(frame) - 2, need + 1, -1):
@@ -105,7 +104,7 @@ def one_step(fake: FakeBinance, scene: Scene, strategy: StrategySettings, folder
                            config=strategy.snapshot())
         r = strategy.risk
         loop = TradingLoop(
-            LoopSettings(symbols=(SYMBOL,), timeframe=TIMEFRAME, signal=strategy.signal,
+            LoopSettings(symbols=(SYMBOL,), timeframe=TIMEFRAME, strategy=strategy.strategy,
                          deferred_fills=False),
             market=market, scorer=FixedScorer(), broker=broker, journal=journal,
             risk=RiskManager(r, strategy.init_cash, clock=clock),

@@ -86,6 +86,7 @@ class DecisionRecord:
         approved: whether risk approved an entry; None when nothing was asked.
         size_fraction: fraction of equity committed.
         notional: quote amount committed.
+        numbers: the strategy's named numbers of the bar (label, value; NaN when undefined).
     """
 
     symbol: str
@@ -97,6 +98,7 @@ class DecisionRecord:
     approved: bool | None = None
     size_fraction: float | None = None
     notional: Money | None = None
+    numbers: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

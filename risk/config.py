@@ -67,9 +67,28 @@ class RiskConfig:
                 raise ConfigError(f"unknown risk setting {key!r}{hint}")
         return cls(**values)
 
+    @classmethod
+    def from_options(cls, args: Any) -> RiskConfig:
+        """From parsed command-line options named like the fields (core/cli_options.py)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
     def to_dict(self) -> dict[str, float | int]:
         """Plain JSON-safe dict of every field."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_account(*, init_cash: float, fee: float, slippage: float,
+                  default_position_pct: float, kelly_min_trades: int) -> None:
+    """The simulated account's and the sizing's settings (backtest, replay, paper alike)."""
+    if not (math.isfinite(init_cash) and init_cash > 0):
+        raise ConfigError(f"init_cash must be a number > 0, got {init_cash!r}")
+    for name, value in (("fee", fee), ("slippage", slippage)):
+        if not (math.isfinite(value) and 0.0 <= value < 0.1):
+            raise ConfigError(f"{name} must be in [0, 0.1) (0.001 = 0.1%), got {value!r}")
+    if not 0.0 < default_position_pct <= 1.0:
+        raise ConfigError(f"default_position_pct must be in (0, 1], got {default_position_pct!r}")
+    if kelly_min_trades < 1:
+        raise ConfigError(f"kelly_min_trades must be >= 1, got {kelly_min_trades!r}")
 
 
 def _check_number(name: str, value: object) -> float:

@@ -59,9 +59,8 @@ def render_prompt(request: ScoreRequest) -> str:
     return (
         f"Symbol: {request.symbol}\n"
         f"Proposed signal: {'LONG' if request.direction == 1 else 'SHORT'}\n"
-        f"RSI: {request.rsi:.1f}\n"
-        f"EMA spread (fast vs slow): {request.ema_spread_pct:.2f}%\n"
-        f"Last closes (oldest first): {closes}\n"
+        + "".join(f"{n.label}: {n.text()}\n" for n in request.numbers)
+        + f"Last closes (oldest first): {closes}\n"
         f"Volume trend (last 3 bars): {request.volume_trend}\n"
         "Score this signal."
     )

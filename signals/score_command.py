@@ -30,29 +30,35 @@ def add_score_parser(commands: Any) -> None:
     score.add_argument(
         "--as-symbol", help="symbol to put in the prompt for --data (default: from the file name)"
     )
+    from core.cli_options import add_strategy_selection
+
+    add_strategy_selection(score)
     score.set_defaults(run=run_score)
 
 
 def run_score(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Load bars, compute the signal row, ask the scorer, print the Score."""
+    """Load bars, compute the strategy's signal and numbers, ask the scorer, print the Score."""
     from signals.llm_scorer import build_scorer
-    from signals.quant_signals import SignalParams, compute_signals
-    from signals.scorer_context import request_from_bars
+    from signals.scorer_context import request_at
     from signals.scorer_settings import Provider, ScorerSettings
+    from signals.strategy_loader import strategy_from_args
 
     settings = ScorerSettings.from_env(env)
-    symbol, bars = _load(args, env, SignalParams().warmup_bars)
-    frame = compute_signals(bars, SignalParams())
-    signal = int(frame["signal"].iloc[-1])
+    strategy = strategy_from_args(args)
+    symbol, bars = _load(args, env, strategy.warmup_bars)
+    signal = int(strategy.signal(bars)[-1])
+    numbers = strategy.numbers(bars)
     if settings.provider is Provider.FIXED:
         print("no LLM API key set (ANTHROPIC_API_KEY / OPENAI_API_KEY): using the fixed scorer")
     direction = -1 if signal == -1 else 1
-    request = request_from_bars(symbol, frame.tail(5), direction=direction)
+    formats = {label: strategy.number_format(label) for label in numbers}
+    request = request_at(symbol, bars, numbers, formats, row=len(bars) - 1, direction=direction)
     scorer = build_scorer(settings, clock=SystemClock())
     score = scorer.score(request)
-    bar_time = frame.index[-1]
-    print(f"{symbol} bar {bar_time:%Y-%m-%d %H:%M} UTC  signal {signal:+d}  "
-          f"rsi {request.rsi:.1f}  ema spread {request.ema_spread_pct:+.3f}%")
+    bar_time = bars.index[-1]
+    shown = "  ".join(f"{n.label} {n.text()}" for n in request.numbers)
+    print(f"{symbol} bar {bar_time:%Y-%m-%d %H:%M} UTC  {strategy.name} signal {signal:+d}"
+          + (f"  {shown}" if shown else ""))
     if signal != 1:
         print("note: the bot asks the scorer only for entries (signal +1); shown for reference")
     _print_score(score)

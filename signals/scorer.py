@@ -96,6 +96,39 @@ def fallback_score(
     )
 
 
+# A label and its format reach the prompt: fixed characters only, never free text.
+LABEL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9 ()%/.,_+-]{0,47}$")
+FORMAT_PATTERN = re.compile(r"^\{:[-+ 0-9.,_]*[efgdn%]?\}[A-Za-z%]{0,3}$")
+MAX_NUMBERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class NamedNumber:
+    """One number of the decision bar that the strategy names for the scorer and the journal.
+
+    label: what the number is ("RSI"), matching LABEL_PATTERN.
+    value: finite float.
+    fmt: a ``str.format`` spec for the prompt, e.g. ``{:.1f}`` or ``{:.2f}%``.
+    """
+
+    label: str
+    value: float
+    fmt: str = "{:.6g}"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not LABEL_PATTERN.fullmatch(self.label):
+            raise ScorerError(f"number label must match {LABEL_PATTERN.pattern}")
+        if not _finite(self.value):
+            raise ScorerError(f"{self.label} must be finite, got {self.value!r}")
+        if not isinstance(self.fmt, str) or not FORMAT_PATTERN.fullmatch(self.fmt):
+            raise ScorerError(f"{self.label}: format {self.fmt!r} must look like {{:.2f}}")
+        object.__setattr__(self, "value", float(self.value))
+
+    def text(self) -> str:
+        """The value as the prompt shows it."""
+        return self.fmt.format(self.value)
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreRequest:
     """Everything a scorer may see about a proposed entry: a symbol and numbers, nothing else.
@@ -104,16 +137,14 @@ class ScoreRequest:
     direction: 1 (long entry) or -1 (short, kept for the seed's signature).
     closes: up to the last five closes, oldest first, already rounded.
     volume_trend: rising / falling over the last three bars (unknown when not given).
-    rsi: RSI of the decision bar, in [0, 100].
-    ema_spread_pct: (ema_fast - ema_slow) / ema_slow x 100 on the decision bar.
+    numbers: the strategy's named numbers of the decision bar (for the seed: RSI, EMA spread).
     """
 
     symbol: str
     direction: int
     closes: tuple[float, ...]
     volume_trend: VolumeTrend
-    rsi: float
-    ema_spread_pct: float
+    numbers: tuple[NamedNumber, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not SYMBOL_PATTERN.fullmatch(self.symbol):
@@ -124,12 +155,19 @@ class ScoreRequest:
             raise ScorerError(f"closes: at most {MAX_CLOSES} values, got {len(self.closes)}")
         if not all(_finite(c) and c > 0 for c in self.closes):
             raise ScorerError("closes must be finite positive numbers")
-        if not (_finite(self.rsi) and 0.0 <= self.rsi <= 100.0):
-            raise ScorerError(f"rsi must be finite and in [0, 100], got {self.rsi!r}")
-        if not _finite(self.ema_spread_pct):
-            raise ScorerError(f"ema_spread_pct must be finite, got {self.ema_spread_pct!r}")
+        numbers = tuple(self.numbers)
+        if len(numbers) > MAX_NUMBERS or not all(isinstance(n, NamedNumber) for n in numbers):
+            raise ScorerError(f"numbers: at most {MAX_NUMBERS} NamedNumber values")
+        object.__setattr__(self, "numbers", numbers)
         # Coerce after validation so that a StrEnum value given as str still works.
         object.__setattr__(self, "volume_trend", VolumeTrend(self.volume_trend))
+
+    def number(self, label: str) -> float:
+        """The value of the number ``label``; KeyError when the request has none."""
+        for n in self.numbers:
+            if n.label == label:
+                return n.value
+        raise KeyError(label)
 
 
 def _finite(value: object) -> bool:

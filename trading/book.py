@@ -136,6 +136,7 @@ def decision_record(d: Decision) -> DecisionRecord:
         symbol=d.symbol, bar_time=d.bar_time, signal=d.signal, action=Action(d.action),
         reason=d.reason, score=d.score, approved=d.approved, size_fraction=d.size_fraction,
         notional=None if d.notional is None else Decimal(repr(d.notional)),
+        numbers=d.numbers,
     )
 
 

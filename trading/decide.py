@@ -15,8 +15,8 @@ from decimal import Decimal
 from core.domain import Order, OrderKind, Side
 from risk import rules
 from risk.manager import RiskManager
-from signals.quant_signals import SignalRow
 from signals.scorer import Score
+from signals.strategy import SignalRow
 
 ENTER, EXIT, HOLD, NONE = "enter", "exit", "hold", "none"
 
@@ -36,6 +36,7 @@ class Decision:
         approved: the risk verdict on an entry; None when no entry was considered.
         size_fraction: fraction of equity committed by an entry.
         notional: quote amount of an entry.
+        numbers: the strategy's named numbers of the bar (entries the scorer was asked about).
     """
 
     symbol: str
@@ -48,6 +49,7 @@ class Decision:
     approved: bool | None = None
     size_fraction: float | None = None
     notional: float | None = None
+    numbers: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -45,8 +45,8 @@ from journal import Journal
 from journal.errors import JournalError
 from journal.records import RISK_STATE_KEY
 from risk.manager import RiskManager
-from signals.quant_signals import SignalArrays, SignalParams, SignalRow, signal_arrays
 from signals.scorer import Scorer
+from signals.strategy import LoadedStrategy, SignalRow
 from trading import book
 from trading.alerts import Alerter, AlertKind
 from trading.decide import ENTER, Decision, DecisionInputs, decide_entry, decide_exit
@@ -65,7 +65,7 @@ class LoopSettings:
     Attributes:
         symbols: markets traded (one account, one quote currency).
         timeframe: bar length of every market.
-        signal: indicator and rule parameters.
+        strategy: the strategy whose signals the loop trades.
         flatten_on_halt: close positions at the next open while the drawdown latch (or an
             operator halt) is in force.
         deferred_fills: paper/replay: decided orders fill at the next bar's open; live: now.
@@ -76,7 +76,7 @@ class LoopSettings:
 
     symbols: tuple[str, ...]
     timeframe: str
-    signal: SignalParams
+    strategy: LoadedStrategy
     flatten_on_halt: bool = True
     deferred_fills: bool = True
     decide_on_catch_up: bool = False
@@ -101,8 +101,8 @@ class TradingLoop:
         self._outbox: list[tuple[AlertKind, str]] = []
         # Per symbol: the bar arrays the signals were last computed on, and those signals. A
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
-        self._signals: dict[str, tuple[BarArrays, SignalArrays]] = {}
-        self._warm = settings.signal.warmup_bars  # a property that takes logs: once, not a bar
+        self._signals: dict[str, _Signals] = {}
+        self._warm = settings.strategy.warmup_bars
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
@@ -198,13 +198,18 @@ class TradingLoop:
         if not simulated:
             self._send_pending(when)
 
-    def _signal_row(self, bar: Bar, window: BarWindow, i: int) -> tuple[SignalRow, SignalArrays]:
-        """The signal row of bar ``i``: the same arrays and row for replay, paper and live."""
-        cached = self._signals.get(bar.symbol)
-        if cached is None or cached[0] is not window.bars:
-            cached = (window.bars, signal_arrays(window.bars.close, self.settings.signal))
-            self._signals[bar.symbol] = cached
-        return cached[1].row(i, bar_time=bar.time, close=bar.close), cached[1]
+    def _signals_of(self, symbol: str, window: BarWindow) -> _Signals:
+        """The strategy's signals over the window's arrays: the same for replay, paper, live.
+
+        A replay's arrays are the whole file, computed once, as the backtest computes them; the
+        look-ahead check (signals/strategy_checks.py) is what makes that equal to the signal
+        live trading computes on a trailing window.
+        """
+        cached = self._signals.get(symbol)
+        if cached is None or cached.bars is not window.bars:
+            cached = _Signals(window.bars, self.settings.strategy)
+            self._signals[symbol] = cached
+        return cached
 
     # -- execution --------------------------------------------------------------------------
     def _execute(self, bar: Bar) -> None:
@@ -307,7 +312,8 @@ class TradingLoop:
     # -- decisions --------------------------------------------------------------------------
     def _decide(self, bar: Bar, window: BarWindow, i: int, equity: float) -> Decision:
         symbol = bar.symbol
-        row, signals = self._signal_row(bar, window, i)
+        signals = self._signals_of(symbol, window)
+        row = SignalRow(bar.time, bar.close, int(signals.signal[i]))
         holding = self._broker.position(symbol).is_open
         inp = DecisionInputs(
             row=row, symbol=symbol, equity=equity,
@@ -322,13 +328,14 @@ class TradingLoop:
             decision = Decision(symbol, row.bar_time, row.signal, "none", "flat; no entry signal")
         else:
             decision = self._entry(inp, window.bars, signals, i)
+        decision = replace(decision, numbers=signals.numbers_at(i))
         if decision.order is not None:
             # Paper fills it at the next bar's open; live sends it right after this bar commits.
             self.book.pending[symbol] = decision.order
         self.status.symbols[symbol] = SymbolStatus.of(decision, row, self._broker, symbol)
         return decision
 
-    def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: SignalArrays, i: int
+    def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: _Signals, i: int
                ) -> Decision:
         refusal = pre_check(inp, self.risk)
         if not refusal and not self.sizing.fraction(1.0) > 0.0:
@@ -336,14 +343,13 @@ class TradingLoop:
             refusal = f"position size is 0 whatever the conviction: {self.sizing.describe()}"
         if refusal:
             return Decision(inp.symbol, inp.row.bar_time, 1, "none", refusal, approved=False)
-        score = self._score(inp, _scorer_rows(bars, signals, i))
+        score = self._score(inp, signals.request(inp.symbol, i))
         return decide_entry(inp, self.risk, score, self.sizing.fraction(score.conviction))
 
-    def _score(self, inp: DecisionInputs, frame: pd.DataFrame) -> Any:
+    def _score(self, inp: DecisionInputs, request: Any) -> Any:
         from signals.scorer import ScoreSource
-        from signals.scorer_context import request_from_bars
 
-        score = self._scorer.score(request_from_bars(inp.symbol, frame))
+        score = self._scorer.score(request)
         if score.source is not ScoreSource.FIXED:
             provider, model = self.settings.scorer_name
             self._journal.record_llm_call(
@@ -402,13 +408,29 @@ class TradingLoop:
         return short
 
 
-def _scorer_rows(bars: BarArrays, signals: SignalArrays, i: int) -> pd.DataFrame:
-    """The last five signal rows up to bar ``i``, as compute_signals(...).tail(5) has them."""
-    start = max(0, i - 4)
-    return bars.frame(start, i + 1, extra={
-        name: getattr(signals, name)[start:i + 1]
-        for name in ("rsi", "ema_fast", "ema_slow", "signal")
-    })
+class _Signals:
+    """One symbol's signals over a set of bar arrays, and its named numbers when first asked."""
+
+    def __init__(self, bars: BarArrays, strategy: LoadedStrategy) -> None:
+        self.bars, self._strategy = bars, strategy
+        self._frame = bars.frame(0, len(bars))
+        self.signal = strategy.signal(self._frame)
+        self._numbers: dict[str, Any] | None = None
+
+    def numbers_at(self, i: int) -> tuple[tuple[str, float], ...]:
+        """The strategy's named numbers of bar ``i`` (NaN kept: the journal stores null)."""
+        if self._numbers is None:
+            self._numbers = self._strategy.numbers(self._frame)
+        return tuple((label, float(v[i])) for label, v in self._numbers.items())
+
+    def request(self, symbol: str, i: int) -> Any:
+        """The scorer's request for bar ``i``: the one the backtest sends for that bar."""
+        from signals.scorer_context import request_at
+
+        if self._numbers is None:
+            self._numbers = self._strategy.numbers(self._frame)
+        formats = {label: self._strategy.number_format(label) for label in self._numbers}
+        return request_at(symbol, self._frame, self._numbers, formats, row=i)
 
 
 def _alert_kind(kind: str) -> AlertKind:

@@ -87,14 +87,15 @@ class ReplayRun:
         market = ReplayMarket(frames, timeframe=strategy.timeframe, clock=clock)
         parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=True)
         self.loop = TradingLoop(
-            LoopSettings(symbols=symbols, timeframe=strategy.timeframe, signal=strategy.signal,
+            LoopSettings(symbols=symbols, timeframe=strategy.timeframe,
+                         strategy=strategy.strategy,
                          flatten_on_halt=strategy.flatten_on_halt, deferred_fills=True,
                          decide_on_catch_up=True),
             market=market, scorer=scorer or FixedScorer(), broker=parts.broker,
             journal=journal, risk=parts.risk, sizing=parts.sizing, clock=clock,
             alerter=alerter or LogAlerter(),
         )
-        self.ticks = _ticks(market, symbols, strategy.signal.warmup_bars, self.loop)
+        self.ticks = _ticks(market, symbols, strategy.strategy.warmup_bars, self.loop)
         if self.ticks:
             clock.set(self.ticks[0])  # the run starts at the replay's first bar, not in 1970
         journal.record_run(mode=RunMode.REPLAY, strategy_id=strategy.strategy_id(),

@@ -29,7 +29,7 @@ RUN_HELP = "run the trading bot (paper by default; --testnet, --live, --replay F
 
 def add_run_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``run`` on main.py's subparsers."""
-    from backtest.cli import add_jump_options, add_strategy_options
+    from core.cli_options import add_jump_options, add_strategy_options
 
     run: argparse.ArgumentParser = commands.add_parser(
         "run", help=RUN_HELP, allow_abbrev=False,
@@ -78,11 +78,11 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None = None) -> Any:
-    """StrategySettings from the shared backtest options (the same fields, the same id)."""
-    from backtest.cli_run import config_from_args
+    """StrategySettings from the options shared with backtest (the same fields, the same id)."""
+    from risk.config import RiskConfig
+    from signals.strategy_loader import strategy_from_args
     from trading.setup import StrategySettings
 
-    c = config_from_args(args)
     if args.kelly_max_age_days < 1:
         raise ConfigError(f"--kelly-max-age-days must be >= 1, got {args.kelly_max_age_days}")
     if symbols is None:
@@ -90,11 +90,11 @@ def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None
     if not symbols:
         raise ConfigError("--symbols needs at least one market, e.g. BTC/USDT")
     return StrategySettings(
-        symbols=symbols, timeframe=args.timeframe or DEFAULT_TIMEFRAME, signal=c.signal,
-        risk=c.risk,
-        default_position_pct=c.default_position_pct, kelly_min_trades=c.kelly_min_trades,
-        flatten_on_halt=c.flatten_on_halt, init_cash=c.init_cash, fee=c.fee,
-        slippage=c.slippage, kelly_max_age=timedelta(days=args.kelly_max_age_days),
+        symbols=symbols, timeframe=args.timeframe or DEFAULT_TIMEFRAME,
+        strategy=strategy_from_args(args), risk=RiskConfig.from_options(args),
+        default_position_pct=args.default_position_pct, kelly_min_trades=args.kelly_min_trades,
+        flatten_on_halt=args.flatten_on_halt, init_cash=args.init_cash, fee=args.fees,
+        slippage=args.slippage, kelly_max_age=timedelta(days=args.kelly_max_age_days),
     )
 
 
@@ -156,7 +156,7 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
         secrets=[scorer_settings.api_key],
     )
     settings = LoopSettings(
-        symbols=strategy.symbols, timeframe=strategy.timeframe, signal=strategy.signal,
+        symbols=strategy.symbols, timeframe=strategy.timeframe, strategy=strategy.strategy,
         flatten_on_halt=strategy.flatten_on_halt, deferred_fills=deferred,
         scorer_name=(str(scorer_settings.provider), scorer_settings.model),
     )
@@ -234,7 +234,7 @@ def code_version(*, git: str | None = None) -> str:
 
 
 def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
-    from backtest.cli import jump_bound
+    from core.cli_options import jump_bound
     from core.paths import journal_path
     from data.loader import load_ohlcv
     from signals.scorer_settings import reject_unknown_names
@@ -246,7 +246,7 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
     reject_unknown_names(env)  # a misspelt SCORER_* setting must not pass silently here either
     frame = load_ohlcv(args.replay, max_jump=jump_bound(args))
     symbol, timeframe = _replay_market(args, frame)
-    warmup = strategy.signal.warmup_bars
+    warmup = strategy.strategy.warmup_bars
     if len(frame) < warmup:
         raise ConfigError(f"{args.replay} has {len(frame)} bars; the strategy needs at least "
                           f"{warmup} to warm up before its first decision")

@@ -11,9 +11,10 @@ from core.clock import Clock
 from execution.broker import Broker
 from execution.paper import PaperBroker, PaperConfig
 from journal import Journal
-from risk.config import RiskConfig
+from risk.config import RiskConfig, check_account
 from risk.manager import RiskManager
-from signals.quant_signals import SignalParams
+from signals.strategies.rsi_ema import seed_strategy
+from signals.strategy import LoadedStrategy
 from trading import book
 from trading.sizing import RollingKelly, SizingSource, saved_kelly
 
@@ -24,7 +25,7 @@ class StrategySettings:
 
     symbols: tuple[str, ...] = ("BTC/USDT",)
     timeframe: str = "1h"
-    signal: SignalParams = field(default_factory=SignalParams)
+    strategy: LoadedStrategy = field(default_factory=seed_strategy)
     risk: RiskConfig = field(default_factory=RiskConfig)
     default_position_pct: float = 0.01
     kelly_min_trades: int = 50
@@ -34,12 +35,18 @@ class StrategySettings:
     slippage: float = 0.0005
     kelly_max_age: timedelta = timedelta(days=30)
 
+    def __post_init__(self) -> None:
+        check_account(init_cash=self.init_cash, fee=self.fee, slippage=self.slippage,
+                      default_position_pct=self.default_position_pct,
+                      kelly_min_trades=self.kelly_min_trades)
+
     def strategy_id(self, symbol: str | None = None) -> str:
         """The id a backtest of the same settings saved (per symbol; the first by default)."""
         from backtest.kelly_store import strategy_id, strategy_settings
 
         return strategy_id(strategy_settings(
-            symbol=symbol or self.symbols[0], timeframe=self.timeframe, signal=self.signal,
+            symbol=symbol or self.symbols[0], timeframe=self.timeframe,
+            strategy=self.strategy.spec,
             risk=self.risk, default_position_pct=self.default_position_pct,
             kelly_min_trades=self.kelly_min_trades, flatten_on_halt=self.flatten_on_halt,
         ))
@@ -48,8 +55,7 @@ class StrategySettings:
         """JSON-safe settings for the journal's run row."""
         return {
             "symbols": list(self.symbols), "timeframe": self.timeframe,
-            "signal": {k: getattr(self.signal, k) for k in (
-                "rsi_window", "ema_fast", "ema_slow", "overbought", "oversold", "rsi_method")},
+            "strategy": self.strategy.spec.to_json(),
             "risk": self.risk.to_dict(), "default_position_pct": self.default_position_pct,
             "kelly_min_trades": self.kelly_min_trades, "flatten_on_halt": self.flatten_on_halt,
             "init_cash": self.init_cash, "fee": self.fee, "slippage": self.slippage,

@@ -11,7 +11,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from execution.broker import Broker
     from risk.manager import RiskManager
-    from signals.quant_signals import SignalRow
+    from signals.strategy import SignalRow
     from trading.decide import Decision
 
 

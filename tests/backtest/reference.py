@@ -41,6 +41,7 @@ from risk.manager import HaltKind, RiskEventKind, RiskManager
 from signals.quant_signals import compute_signals
 from signals.scorer import FixedScorer, Scorer
 from signals.scorer_context import request_from_bars
+from signals.strategies.rsi_ema import seed_params
 
 # (conviction, suppress) of bar i, or None when that score is not known yet.
 ScoreAt = Callable[[int], tuple[float, bool] | None]
@@ -312,7 +313,9 @@ def reference_backtest(
 ) -> RefResult:
     """The live path over raw bars (warm-up included): compute_signals, then the scorer asked
     with the request a live loop builds for the decision bar (FixedScorer by default)."""
-    context = compute_signals(bars, config.signal)
+    params = seed_params(config.strategy)
+    assert params is not None, "the reference implements the seed's rule"
+    context = compute_signals(bars, params)
     scorer = FixedScorer() if scorer is None else scorer
     # A FixedScorer ignores its request; building one costs ~0.4 ms of pandas per bar.
     fixed_request = request_from_bars(config.symbol, context.iloc[:1])

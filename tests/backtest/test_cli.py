@@ -32,7 +32,7 @@ from data import load_ohlcv, synthetic_ohlcv
 from data.loader import symbol_from_file_name
 from main import main
 from risk.config import RiskConfig
-from signals.quant_signals import SignalParams
+from signals.strategy_loader import load_strategy
 from tests.conftest import BTC_1H_2022, REPO_ROOT
 
 LOOSE_GATES = ["--min-sharpe", "-100", "--max-drawdown", "100", "--min-trades", "0"]
@@ -184,7 +184,9 @@ def test_loosened_gates_pass_with_exit_0(
         (["--data", "no/such/file.csv"], "no such file"),
         (["--fees", "0.5"], "fee must be in [0, 0.1)"),
         (["--max-position-pct", "2"], "max_position_pct must be in (0, 1)"),
-        (["--ema-fast", "30"], "ema_fast must be smaller than ema_slow"),
+        (["--param", "ema_fast=30"], "ema_fast must be smaller than ema_slow"),
+        (["--param", "emafast=30"], "did you mean 'ema_fast'"),
+        (["--strategy", "donchain"], "unknown strategy 'donchain'"),
         (["--max-drawdown", "0"], "max_drawdown must be in (0, 100]"),
         (["--fees", "nan"], "fee must be in [0, 0.1)"),
         (["--engine", "seed", "--scorer", "anthropic"], "--engine seed has no scorer"),
@@ -239,9 +241,12 @@ def test_parser_defaults_are_the_configs_defaults() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([])
-    config, signal, risk = BacktestConfig(), SignalParams(), RiskConfig()
-    for name in ("rsi_window", "ema_fast", "ema_slow", "overbought", "oversold", "rsi_method"):
-        assert getattr(args, name) == getattr(signal, name) == DEFAULTS[name]
+    config, risk = BacktestConfig(), RiskConfig()
+    assert (args.strategy, args.param, args.params_file) == (None, [], None)
+    assert config.strategy.spec == load_strategy().spec  # rsi_ema with the seed's numbers
+    assert dict(config.strategy.spec.params) == {
+        "rsi_window": 14, "ema_fast": 12, "ema_slow": 26, "overbought": 70.0, "oversold": 30.0,
+        "rsi_method": "wilder"}
     for name, value in risk.to_dict().items():
         assert getattr(args, name) == value == DEFAULTS[name]
     assert (args.init_cash, args.fees, args.slippage) == (

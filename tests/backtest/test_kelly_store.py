@@ -24,6 +24,7 @@ from backtest.kelly_store import (
 from core.errors import ConfigError, DataError
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams
+from signals.strategies.rsi_ema import seed_strategy
 
 CREATED = datetime(2025, 6, 1, 12, 30, tzinfo=UTC)
 
@@ -71,7 +72,8 @@ def test_strategy_id_is_stable_and_changes_with_any_strategy_setting() -> None:
     others = [
         config_strategy_settings(BacktestConfig(), "4h"),
         config_strategy_settings(BacktestConfig(symbol="ETH/USDT"), "1h"),
-        config_strategy_settings(BacktestConfig(signal=SignalParams(rsi_window=21)), "1h"),
+        config_strategy_settings(
+            BacktestConfig(strategy=seed_strategy(SignalParams(rsi_window=21))), "1h"),
         config_strategy_settings(BacktestConfig(risk=RiskConfig(stop_loss_pct=0.02)), "1h"),
         config_strategy_settings(BacktestConfig(kelly_min_trades=30), "1h"),
         config_strategy_settings(BacktestConfig(flatten_on_halt=False), "1h"),

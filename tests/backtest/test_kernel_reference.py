@@ -120,7 +120,7 @@ class PickyScorer:
 
     def score(self, request: ScoreRequest) -> Score:
         self.calls += 1
-        wobble = math.sin(request.rsi * 7.0 + request.closes[-1])
+        wobble = math.sin(request.number("RSI") * 7.0 + request.closes[-1])
         return Score(
             conviction=round(wobble, 3), suppress=wobble > 0.9, reasoning="test",
             source=ScoreSource.FIXED,

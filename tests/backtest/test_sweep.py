@@ -28,6 +28,7 @@ from backtest.sweep_kernel import (
     chunk_signals,
     ranking,
     run_sweep,
+    seed_signal,
 )
 from data import load_ohlcv, synthetic_ohlcv
 from main import main
@@ -53,8 +54,8 @@ def btc(shared_data: Path) -> pd.DataFrame:
 def single_run(bars: pd.DataFrame, base: BacktestConfig, combo: Combo) -> dict[str, float]:
     """One run_backtest + vectorbt figures for a combination, as the backtest command shows."""
     config = replace(
-        base, signal=replace(base.signal, rsi_window=combo.rsi_window, ema_fast=combo.ema_fast,
-                             ema_slow=combo.ema_slow),
+        base, strategy=base.strategy.with_params(dict(
+            rsi_window=combo.rsi_window, ema_fast=combo.ema_fast, ema_slow=combo.ema_slow)),
         risk=replace(base.risk, stop_loss_pct=combo.stop_loss_pct),
     )
     stats = portfolio_stats(run_backtest(bars, config).portfolio("1h"))
@@ -68,7 +69,7 @@ def check_window(
     """Row k of a window equals run_backtest on the same bars, warm-up taken just before them."""
     start, stop = result.windows[window]
     combo = result.combos[k]
-    sp = replace(base.signal, rsi_window=combo.rsi_window, ema_fast=combo.ema_fast,
+    sp = replace(seed_signal(base), rsi_window=combo.rsi_window, ema_fast=combo.ema_fast,
                  ema_slow=combo.ema_slow)
     # run_backtest trades from its own warm-up on: give it exactly that much history before the
     # window, taken from the bars before it (the in-sample tail for the out-of-sample window).
@@ -89,7 +90,7 @@ def check_window(
 
 def _tables(bars: pd.DataFrame, result: SweepResult, base: BacktestConfig) -> Tables:
     return Tables.build(bars["close"].to_numpy(), rsi_windows=GRID.rsi_windows,
-                        spans=GRID.ema_fasts + GRID.ema_slows, method=base.signal.rsi_method)
+                        spans=GRID.ema_fasts + GRID.ema_slows, method=seed_signal(base).rsi_method)
 
 
 @pytest.mark.parametrize("base", [BacktestConfig(), BUSY], ids=["defaults", "busy"])

@@ -19,6 +19,7 @@ from signals.llm_cache import ScoreCache
 from signals.llm_prompt import SCORE_SCHEMA, SYSTEM_PROMPT, TOOL_NAME
 from signals.llm_scorer import LLMScorer
 from signals.scorer import Score, ScoreRequest, ScoreSource, VolumeTrend
+from signals.scorer_context import seed_numbers
 from signals.scorer_settings import ScorerSettings
 from tests.fake_llm import (
     FakeLLM,
@@ -37,8 +38,7 @@ REQUEST = ScoreRequest(
     direction=1,
     closes=(64000.0, 64120.5, 64300.0, 64250.0, 64410.0),
     volume_trend=VolumeTrend.RISING,
-    rsi=61.37,
-    ema_spread_pct=0.4234,
+    numbers=seed_numbers(61.37, 0.4234),
 )
 PROMPT = (
     "Symbol: BTC/USDT\nProposed signal: LONG\nRSI: 61.4\nEMA spread (fast vs slow): 0.42%\n"
@@ -172,7 +172,7 @@ def test_sdk_retries_as_configured_without_real_backoff(cache: ScoreCache) -> No
     assert score.source is ScoreSource.LLM
     assert len(fake.requests) == 2
     fake = FakeLLM(anthropic_error(429))
-    other = ScoreRequest("ETH/USDT", 1, (3000.0,), VolumeTrend.FALLING, 55.0, 0.1)
+    other = ScoreRequest("ETH/USDT", 1, (3000.0,), VolumeTrend.FALLING, seed_numbers(55.0, 0.1))
     assert_fallback(make_scorer(fake, cache, SCORER_MAX_RETRIES="1").score(other), "http_429")
     assert len(fake.requests) == 2
     assert time.perf_counter() - started < 1.0

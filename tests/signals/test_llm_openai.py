@@ -17,6 +17,7 @@ from signals.llm_openai import OpenAIClient
 from signals.llm_prompt import SCORE_SCHEMA, SYSTEM_PROMPT, TOOL_NAME
 from signals.llm_scorer import LLMScorer
 from signals.scorer import Score, ScoreRequest, ScoreSource, VolumeTrend
+from signals.scorer_context import seed_numbers
 from signals.scorer_settings import ScorerSettings
 from tests.fake_llm import (
     FakeLLM,
@@ -34,8 +35,7 @@ REQUEST = ScoreRequest(
     direction=1,
     closes=(3012.5, 3020.0, 3031.25),
     volume_trend=VolumeTrend.FALLING,
-    rsi=55.04,
-    ema_spread_pct=-0.125,
+    numbers=seed_numbers(55.04, -0.125),
 )
 PROMPT = (
     "Symbol: ETH/USDT\nProposed signal: LONG\nRSI: 55.0\nEMA spread (fast vs slow): -0.12%\n"

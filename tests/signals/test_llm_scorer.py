@@ -17,6 +17,7 @@ from signals.llm_cache import ScoreCache
 from signals.llm_guard import BreakerState, ModelAnswer
 from signals.llm_scorer import LLMScorer, build_scorer, score_signal
 from signals.scorer import FixedScorer, ScoreRequest, ScoreSource, VolumeTrend
+from signals.scorer_context import seed_numbers
 from signals.scorer_settings import ScorerSettings
 from tests.fake_llm import FakeLLM, anthropic_error, anthropic_tool_use, good_answer
 
@@ -25,7 +26,8 @@ START = datetime(2025, 3, 1, 12, tzinfo=UTC)
 
 
 def request(rsi: float = 61.37) -> ScoreRequest:
-    return ScoreRequest("BTC/USDT", 1, (64000.0, 64410.0), VolumeTrend.RISING, rsi, 0.42)
+    return ScoreRequest("BTC/USDT", 1, (64000.0, 64410.0), VolumeTrend.RISING,
+                        seed_numbers(rsi, 0.42))
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from risk.config import RiskConfig
 from risk.manager import RiskManager
 from signals.quant_signals import SignalParams, signal_array
 from signals.scorer import FixedScorer
+from signals.strategies.rsi_ema import seed_strategy
 from tests.execution.ccxt_fixtures import CLIENT_TIMEOUT_MS, TESTNET_ENV
 from tests.fake_binance import FakeBinance
 from tests.fake_binance_trading import ORDER, FakeSpotTrading, TradeFault
@@ -121,7 +122,7 @@ def start_loop(j: Journal, clock: SimulatedClock, settings: CcxtSettings, url: s
     sizing = RollingKelly(0.02, 0.01, 10**6)
     restore_sizing(j, sizing)
     return TradingLoop(
-        LoopSettings(symbols=("BTC/USDT",), timeframe="1h", signal=SignalParams(),
+        LoopSettings(symbols=("BTC/USDT",), timeframe="1h", strategy=seed_strategy(),
                      deferred_fills=False),
         market=market, scorer=FixedScorer(), broker=broker, journal=j, risk=risk,
         sizing=sizing, clock=clock, alerter=alerter,

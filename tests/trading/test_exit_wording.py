@@ -8,7 +8,7 @@ import pytest
 
 from risk.config import RiskConfig
 from risk.manager import RiskManager
-from signals.quant_signals import SignalRow
+from signals.strategy import SignalRow
 from trading.decide import DecisionInputs, decide_exit
 
 T = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -18,7 +18,7 @@ T = datetime(2024, 5, 1, 12, tzinfo=UTC)
                                              (False, "closing now")])
 def test_a_halt_exit_says_when_it_sells(paper: bool, said: str) -> None:
     # Live printed "closing at the next open" while it sold right after the bar.
-    row = SignalRow(T, 100.0, 50.0, 101.0, 100.0, 1, 1.0)
+    row = SignalRow(T, 100.0, 1)
     inp = DecisionInputs(row=row, symbol="BTC/USDT", equity=1000.0, manual_halt="maintenance",
                          flatten_on_halt=True, stop_loss_pct=0.015, sells_at_next_open=paper)
     decision = decide_exit(inp, RiskManager(RiskConfig(), 1000.0))

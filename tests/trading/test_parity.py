@@ -51,7 +51,7 @@ def replay_trades(bars: pd.DataFrame, strategy: StrategySettings, path: Path) ->
 def backtest_trades(bars: pd.DataFrame, strategy: StrategySettings) -> pd.DataFrame:
     config = BacktestConfig(
         symbol="BTC/USDT", init_cash=strategy.init_cash, fee=strategy.fee,
-        slippage=strategy.slippage, signal=strategy.signal, risk=strategy.risk,
+        slippage=strategy.slippage, strategy=strategy.strategy, risk=strategy.risk,
         default_position_pct=strategy.default_position_pct,
         kelly_min_trades=strategy.kelly_min_trades, flatten_on_halt=strategy.flatten_on_halt,
     )

@@ -88,7 +88,9 @@ def thin_exchange() -> Iterator[FakeBinance]:
 def test_once_on_too_little_history_says_why_and_fails(
     thin_exchange: FakeBinance, tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str,
 ) -> None:
+    # Its own bar cache: paper reads public bars through it, and the repo's would outlive the test.
     env = {"TRADINGBOT_STATE_DIR": str(tmp_path / "state"),
+           "TRADINGBOT_CACHE_DIR": str(tmp_path / "cache"),
            "TRADINGBOT_EXCHANGE_URL": thin_exchange.url, **TESTNET_ENV}
     assert main(["run", mode, "--once"], environ=env) == 1
     need = SignalParams().warmup_bars
