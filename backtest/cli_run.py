@@ -19,7 +19,13 @@ import pandas as pd
 
 from backtest.cli_data import Bars, load_bars
 from backtest.engine import BacktestConfig, KellyInputs
-from backtest.gates import GateResult, GateSettings, evaluate_gates, exit_code
+from backtest.gates import (
+    EXIT_GATES_FAILED,
+    GateResult,
+    GateSettings,
+    evaluate_gates,
+    exit_code,
+)
 from backtest.kelly_store import (
     DataRange,
     SavedBacktest,
@@ -99,14 +105,38 @@ def run_backtest_command(
         outcome = _full_outcome(result, bars, scorer_info,
                                 vectorbt=args.accounts == "vectorbt" or bool(args.report))
     gates = evaluate_gates(outcome.stats, gate_settings)
-    files = _write_files(args, environ, outcome, gates, clock)
+    checks = _strategy_checks(outcome)
+    passed = checks is None or checks.passed
+    files = _write_files(args, environ, outcome, gates, clock, checks_passed=passed)
     if args.json:
-        print(json.dumps(json_document(outcome, gates, files), indent=2, allow_nan=False))
+        doc = json_document(outcome, gates, files)
+        doc["checks"] = None if checks is None else checks.to_json()
+        print(json.dumps(doc, indent=2, allow_nan=False))
     else:
         from backtest.cli_output import print_summary
 
         print_summary(outcome, gates, files)
-    return exit_code(gates)
+        for line in [] if checks is None else checks.lines():
+            print(line)
+    return exit_code(gates) if passed else EXIT_GATES_FAILED
+
+
+def _strategy_checks(outcome: Outcome) -> Any:
+    """Look-ahead and warm-up checks of the strategy on the backtest's bars (full engine).
+
+    A failure is said loudly on stderr with its first bad bar; the run then saves no Kelly
+    inputs (so paper sizes at the default and live refuses) and exits 3 like a failed gate.
+    """
+    import sys
+
+    from signals.strategy_checks import run_checks
+
+    if outcome.engine != "full":
+        return None  # the seed engine runs the seed's own rule and saves nothing
+    report = run_checks(outcome.config.strategy, outcome.bars.frame)
+    for failure in report.failures:
+        print(f"STRATEGY CHECK FAILED: {failure.line()}", file=sys.stderr, flush=True)
+    return report
 
 
 def config_from_args(args: argparse.Namespace) -> BacktestConfig:
@@ -188,7 +218,7 @@ def _run_seed(config: BacktestConfig, bars: Bars) -> Outcome:
 
 def _write_files(
     args: argparse.Namespace, environ: Mapping[str, str], outcome: Outcome,
-    gates: tuple[GateResult, ...], clock: Clock,
+    gates: tuple[GateResult, ...], clock: Clock, *, checks_passed: bool = True,
 ) -> dict[str, str]:
     files: dict[str, str] = {}
     if args.trades_out:
@@ -201,7 +231,9 @@ def _write_files(
             trades=outcome.trades, halts=outcome.halts, stats=outcome.stats, gates=gates,
             summary=_summary_rows(outcome),
         ))
-    if outcome.engine == "full":
+    if outcome.engine == "full" and not checks_passed:
+        log.warning("Kelly inputs not saved: the strategy failed its checks")
+    elif outcome.engine == "full":
         target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
         saved = saved_backtest(outcome, gates, clock)
         files["kelly"] = str(save_backtest_results(target, saved))

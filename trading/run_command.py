@@ -98,6 +98,30 @@ def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None
     )
 
 
+def check_strategy(strategy: Any, frames: Mapping[str, Any]) -> None:
+    """Look-ahead, warm-up and live-window checks before the bot trades: a failure is one
+    StrategyError line (exit 2) naming the first bad bar; nothing is traded."""
+    from signals.strategy_checks import run_checks
+    from trading.book import CATCH_UP_BARS
+
+    warm = strategy.strategy.warmup_bars
+    for symbol, frame in frames.items():
+        if len(frame) <= warm:
+            continue  # the loop says itself that the history is too short
+        report = run_checks(strategy.strategy, frame, live_fetch=warm + CATCH_UP_BARS)
+        if not report.passed:
+            log.error("strategy checks on %s failed:\n%s", symbol, "\n".join(report.lines()))
+        report.raise_if_failed()
+
+
+def startup_windows(market: Any, strategy: Any) -> dict[str, Any]:
+    """The window of closed bars the loop will fetch per symbol, for the checks at start."""
+    from trading.book import CATCH_UP_BARS
+
+    need = strategy.strategy.warmup_bars + CATCH_UP_BARS
+    return {s: market.closed_bars(s, need) for s in strategy.symbols}
+
+
 def _symbols(args: argparse.Namespace) -> tuple[str, ...] | None:
     """The --symbols given, or None when the option was left out."""
     if args.symbols is None:
@@ -133,6 +157,7 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
                                   results_path=default_results_path(env))
         paper: Any = parts.broker
         paper.reconcile().raise_if_mismatch()
+        check_strategy(strategy, startup_windows(market, strategy))
         print(f"paper trading {', '.join(strategy.symbols)} {strategy.timeframe} on "
               f"{args.exchange} public data; sizing: {parts.sizing.describe()}", flush=True)
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
@@ -251,6 +276,7 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
         raise ConfigError(f"{args.replay} has {len(frame)} bars; the strategy needs at least "
                           f"{warmup} to warm up before its first decision")
     strategy = _with(strategy, symbols=(symbol,), timeframe=timeframe)
+    check_strategy(strategy, {symbol: frame})
     path = journal_path(env, "replay")
     source = str(Path(args.replay).resolve())
     stop = threading.Event()
