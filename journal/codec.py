@@ -212,3 +212,19 @@ def _decimal(value: Money) -> Decimal:
             raise ValueError(f"money must be finite, got {value!r}")
         return Decimal(repr(as_float))
     raise ValueError(f"money must be a Decimal, int or float, got {value!r}")
+
+
+def numbers_text(numbers: Sequence[tuple[str, float]]) -> str | None:
+    """A decision's named numbers as a JSON object (NaN and inf as null); None when none."""
+    if not numbers:
+        return None
+    return json.dumps({label: value if math.isfinite(value) else None
+                       for label, value in numbers}, allow_nan=False)
+
+
+def parse_numbers(text: str | None) -> tuple[tuple[str, float], ...]:
+    """The named numbers of ``numbers_text`` (null back to NaN)."""
+    if not text:
+        return ()
+    raw = json.loads(text)
+    return tuple((str(k), math.nan if v is None else float(v)) for k, v in raw.items())

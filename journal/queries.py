@@ -123,7 +123,8 @@ class JournalQueries:
         rows = self._db.execute(
             "SELECT id, run_id, recorded_at, symbol, bar_time, signal, action, conviction, "
             "suppress, score_source, fallback_reason, reasoning, approved, reason, "
-            "size_fraction, notional FROM decisions WHERE ? IS NULL OR symbol = ? "
+            "size_fraction, notional, numbers_json FROM decisions "
+            "WHERE ? IS NULL OR symbol = ? "
             "ORDER BY id DESC LIMIT ?",
             (symbol, symbol, limit),
         ).fetchall()
@@ -354,6 +355,7 @@ def _decision_row(r: tuple[Any, ...]) -> DecisionRow:
         r[0], r[1], codec.parse_time(r[2]), r[3], codec.parse_time(r[4]), r[5], Action(r[6]),
         r[7], None if r[8] is None else bool(r[8]), r[9], r[10], r[11],
         None if r[12] is None else bool(r[12]), r[13], r[14], codec.parse_optional_money(r[15]),
+        codec.parse_numbers(r[16]),
     )
 
 

@@ -160,6 +160,7 @@ class DecisionRow:
     reason: str
     size_fraction: float | None
     notional: Decimal | None
+    numbers: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ rows an older bot does not understand is how an audit trail gets corrupted.
 Version history:
     1. runs, decisions, llm_calls, orders, order_updates, fills, equity, halts, state.
     2. commands + command_acks: the operator's queue the running loop polls.
+    3. decisions.numbers_json: the strategy's named numbers of the bar decided on.
 
 Audit tables are append-only, enforced by triggers: an UPDATE or DELETE aborts. Only ``state``
 (the current value per key) is overwritten.
@@ -209,6 +210,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         2,
         "operator command queue",
         _V2_COMMANDS + _append_only("commands") + _append_only("command_acks"),
+    ),
+    Migration(
+        3,
+        "the strategy's named numbers on each decision",
+        ("ALTER TABLE decisions ADD COLUMN numbers_json TEXT "
+         "CHECK (numbers_json IS NULL OR json_valid(numbers_json))",),
     ),
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version

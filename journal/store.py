@@ -134,7 +134,8 @@ class Journal(JournalTransactions):
         return self._insert(
             "INSERT INTO decisions (run_id, recorded_at, symbol, bar_time, signal, action, "
             "conviction, suppress, score_source, fallback_reason, reasoning, approved, reason, "
-            "size_fraction, notional) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "size_fraction, notional, numbers_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self._run_id, self._now(), decision.symbol, self._times.text(decision.bar_time),
                 int(decision.signal), Action(decision.action).value,
@@ -147,6 +148,7 @@ class Journal(JournalTransactions):
                 decision.reason,
                 None if decision.size_fraction is None else float(decision.size_fraction),
                 codec.optional_money_text(decision.notional),
+                codec.numbers_text(decision.numbers),
             ),
         )
 

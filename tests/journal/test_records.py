@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -84,8 +85,14 @@ def test_decisions_need_a_run_and_keep_the_reason_verbatim(journal: Journal) -> 
         "BTC/USDT", utc(1, 6), 1, Action.ENTER, "approved",
         score=Score(0.8, False, "strong trend", ScoreSource.LLM), approved=True,
         size_fraction=0.02, notional=Decimal("203.17"),
+        numbers=(("RSI", 61.25), ("EMA spread (fast vs slow)", math.nan)),
     ))
     newest, _, first = journal.recent_decisions()
+    # The strategy's numbers of the bar come back by label; an undefined one as NaN (null).
+    assert newest.numbers[0] == ("RSI", 61.25)
+    assert newest.numbers[1][0] == "EMA spread (fast vs slow)"
+    assert math.isnan(newest.numbers[1][1])
+    assert first.numbers == ()
     assert (first.run_id, first.symbol, first.bar_time) == (run_id, "BTC/USDT", utc(1, 5))
     assert (first.conviction, first.suppress, first.score_source) == (0.5, False, "fallback")
     assert (first.fallback_reason, first.approved) == ("http_429", False)

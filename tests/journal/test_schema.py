@@ -16,7 +16,7 @@ from tests.journal.conftest import utc
 def test_new_file_is_created_with_parents_at_the_latest_version(db_path: Path) -> None:
     assert not db_path.parent.exists()
     with Journal(db_path) as j:
-        assert j.schema_version() == LATEST_VERSION == 2
+        assert j.schema_version() == LATEST_VERSION == 3
         assert j.journal_mode() == "wal"
         pragma = j._db.execute  # the connection's settings are part of the durability promise
         assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -46,7 +46,7 @@ def test_a_v1_file_migrates_to_the_latest_keeping_its_rows(db_path: Path) -> Non
     raw.close()
 
     with Journal(db_path) as j:
-        assert j.schema_version() == 2
+        assert j.schema_version() == 3
         assert j.load_state("risk") == {"a": 1}
         assert j.recent_halts()[0].reason == "Max drawdown 16.0% exceeded 15.0%"
         command = j.post_command("resume", "checked the account")
@@ -57,7 +57,8 @@ def test_a_failing_migration_leaves_the_file_as_it_was(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     raw = sqlite3.connect(db_path, isolation_level=None)
     migrate(raw, target=1)
-    broken = (*MIGRATIONS, Migration(3, "broken", ("CREATE TABLE extra (x)", "NOT SQL")))
+    broken = (*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "broken",
+                                     ("CREATE TABLE extra (x)", "NOT SQL")))
     with pytest.raises(sqlite3.OperationalError):
         migrate(raw, broken)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -73,7 +74,8 @@ def test_a_newer_file_is_refused_untouched(db_path: Path) -> None:
     raw.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
     raw.close()
     before = db_path.read_bytes()
-    with pytest.raises(ConfigError, match=r"schema version 3, newer than this code knows \(2\)"):
+    newer = rf"schema version {LATEST_VERSION + 1}, newer than this code knows \({LATEST_VERSION}\)"
+    with pytest.raises(ConfigError, match=newer):
         Journal(db_path)
     assert db_path.read_bytes() == before
 
