@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     from backtest.cli import add_backtest_command
     from backtest.sweep import add_sweep_parser
     from data.demo_command import add_demo_parser
-    from signals.check_command import add_check_parser
+    from signals.check_command import add_check_parser, add_strategies_parser
     from signals.score_command import add_score_parser
     from trading.operator import add_operator_parsers
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_operator_parsers(commands)
     add_sweep_parser(commands)
     add_check_parser(commands)
+    add_strategies_parser(commands)
     from trading.run_command import add_run_parser
 
     add_run_parser(commands)

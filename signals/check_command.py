@@ -1,4 +1,5 @@
-"""``python main.py check-strategy``: the look-ahead, warm-up and live-window checks on their own.
+"""``python main.py check-strategy`` (the look-ahead, warm-up and live-window checks on their own)
+and ``python main.py strategies`` (the built-ins with their parameters).
 
 Only the standard library is imported at module level so that ``main.py --help`` stays instant.
 Exit codes: 0 every check passed, 3 one failed (as a failed gate), 2 a usage or data error.
@@ -34,11 +35,9 @@ def add_check_parser(commands: Any) -> None:
         "check-strategy", help="check a strategy for look-ahead and a too short warm-up",
         description=DESCRIPTION,
     )
-    parser.add_argument("--strategy", metavar="NAME|FILE.py:CLASS",
-                        help="a built-in by name or your own class (default: rsi_ema)")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="a strategy parameter (repeatable); overrides --params")
-    parser.add_argument("--params", metavar="FILE.toml", help="strategy parameters from TOML")
+    from core.cli_options import add_strategy_selection
+
+    add_strategy_selection(parser)
     parser.add_argument("--data", metavar="FILE",
                         help="OHLCV file (.csv, .csv.gz, .parquet); default: synthetic bars")
     parser.add_argument("--samples", type=int, default=300, metavar="N",
@@ -56,13 +55,13 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Load the strategy and the bars, run the checks, print the report; 0 or 3."""
     from core.errors import ConfigError
     from signals.strategy_checks import run_checks
-    from signals.strategy_loader import load_strategy
+    from signals.strategy_loader import strategy_from_args
 
     if args.samples < 0:
         raise ConfigError(f"--samples must be >= 0, got {args.samples}")
     if args.live_bars is not None and args.live_bars < 1:
         raise ConfigError(f"--live-bars must be >= 1, got {args.live_bars}")
-    strategy = load_strategy(args.strategy, params=args.param, params_file=args.params)
+    strategy = strategy_from_args(args)
     frame, source = _bars(args.data, strategy.warmup_bars)
     report = run_checks(strategy, frame, samples=args.samples, live_fetch=args.live_bars,
                         max_rows=args.max_rows)
@@ -88,3 +87,39 @@ def _bars(path: str | None, warmup: int) -> tuple[Any, str]:
     frame = synthetic_ohlcv(bars, timeframe="1h", seed=SYNTHETIC_SEED, start_price=30_000.0,
                             volatility=0.007)
     return frame, f"{bars:,} SYNTHETIC hourly bars (seed {SYNTHETIC_SEED}); give --data for real"
+
+
+def add_strategies_parser(commands: Any) -> None:
+    """Register the ``strategies`` subcommand: the built-ins and their parameters."""
+    parser = commands.add_parser(
+        "strategies", help="list the built-in strategies with their parameters",
+        description="List the built-in strategies (--strategy NAME) with each parameter's "
+        "default, allowed values and the values a sweep tries. Your own strategy is a class in "
+        "a file: --strategy path/to/file.py:ClassName (see the README).",
+    )
+    parser.add_argument("--json", action="store_true", help="print them as JSON")
+    parser.set_defaults(run=run_strategies)
+
+
+def run_strategies(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Print every built-in strategy with its parameters; 0."""
+    from signals.strategy_loader import describe_builtins
+
+    builtins = describe_builtins()
+    if args.json:
+        print(json.dumps(builtins, indent=2))
+        return EXIT_PASSED
+    for strategy in builtins:
+        print(f"{strategy['name']} (version {strategy['version']}): {strategy['summary']}")
+        for p in strategy["params"]:
+            sweep = ", ".join(str(v) for v in p["sweep"]) or "-"
+            print(f"  --param {p['name']}={p['default']}  {p['allowed']}; "
+                  f"sweep: {_span(p['sweep']) if len(p['sweep']) > 4 else sweep}"
+                  + (f"  ({p['help']})" if p["help"] else ""))
+    print("Your own: --strategy path/to/file.py:ClassName (a class with warmup_bars and "
+          "signals(bars); see the README)")
+    return EXIT_PASSED
+
+
+def _span(values: list[Any]) -> str:
+    return f"{values[0]}..{values[-1]} ({len(values)} values)"
