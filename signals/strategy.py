@@ -31,7 +31,6 @@ import hashlib
 import inspect
 import json
 import math
-import re
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from core.errors import ConfigError
+from signals.scorer import LABEL_PATTERN, MAX_NUMBERS
 from signals.strategy_base import (
     Param,
     ParamValue,
@@ -55,9 +55,6 @@ from signals.strategy_base import (
 
 SignalArray = npt.NDArray[np.int8]
 
-# A label reaches the scorer's prompt: fixed characters only, never free text.
-LABEL_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9 ()%/.,_+-]{0,47}$")
-MAX_NUMBERS: Final = 8
 DEFAULT_NUMBER_FORMAT: Final = "{:.6g}"
 
 
