@@ -248,8 +248,8 @@ def write_trades_csv(trades: pd.DataFrame, path: str | Path) -> Path:
 
 
 def saved_backtest(outcome: Outcome, gates: tuple[GateResult, ...], clock: Clock) -> SavedBacktest:
-    """The Kelly file's content for a full-pipeline run."""
-    settings = config_strategy_settings(outcome.config, outcome.bars.timeframe)
+    """The run's result for the results store, filed under (strategy id, symbol, timeframe)."""
+    settings = config_strategy_settings(outcome.config)
     return SavedBacktest(
         strategy_id=strategy_id(settings), created_at=clock.now(), engine=outcome.engine,
         data=outcome.data_range(), strategy=settings, costs=_costs(outcome.config),
@@ -262,7 +262,7 @@ def json_document(
     outcome: Outcome, gates: tuple[GateResult, ...], files: Mapping[str, str]
 ) -> dict[str, Any]:
     """The --json output: one object, NaN as null."""
-    settings = config_strategy_settings(outcome.config, outcome.bars.timeframe)
+    settings = config_strategy_settings(outcome.config)
     halts = dict(outcome.stats.halts)
     data = outcome.data_range()
     return {

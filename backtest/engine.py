@@ -19,6 +19,7 @@ import pandas as pd
 from backtest import kernel
 from core.errors import DataError
 from risk.config import RiskConfig, check_account
+from risk.saved_backtest import KellyInputs as KellyInputs  # kept importable from here
 from signals.scorer import FixedScorer, Score, Scorer
 from signals.scorer_context import request_at
 from signals.strategies.rsi_ema import seed_strategy
@@ -89,16 +90,6 @@ class BacktestConfig:
             max_entries_per_day=int(r.max_entries_per_day),
             flatten_on_halt=bool(self.flatten_on_halt),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class KellyInputs:
-    """Win rate and average win/loss (fractions of position value) of closed trades."""
-
-    trades: int
-    win_rate: float
-    avg_win_pct: float
-    avg_loss_pct: float
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from backtest.stats import BacktestStats
 from core.errors import ConfigError
+from risk.saved_backtest import GateResult as GateResult  # kept importable from here
 
 EXIT_PASSED = 0
 EXIT_GATES_FAILED = 3
@@ -41,27 +42,6 @@ class GateSettings:
             )
         if isinstance(self.min_trades, bool) or self.min_trades < 0:
             raise ConfigError(f"min_trades must be an integer >= 0, got {self.min_trades!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class GateResult:
-    """One gate: its rule as text, the figure it judged, and whether it passed."""
-
-    name: str
-    rule: str
-    figure: float
-    threshold: float
-    passed: bool
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-safe dict (a NaN figure becomes null)."""
-        return {
-            "name": self.name,
-            "rule": self.rule,
-            "figure": self.figure if math.isfinite(self.figure) else None,
-            "threshold": self.threshold,
-            "passed": self.passed,
-        }
 
 
 def evaluate_gates(stats: BacktestStats, settings: GateSettings) -> tuple[GateResult, ...]:

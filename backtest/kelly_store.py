@@ -1,290 +1,54 @@
-"""The backtest's Kelly inputs on disk, for the live loop: no more constants pasted into main.py.
+"""The backtest's side of the saved results: the strategy settings of a backtest configuration.
 
-One JSON file (default ``state/backtest_results.json``; ``TRADINGBOT_STATE_DIR`` moves the state
-folder) holds the final win rate and average win / loss of the closed trades, the data range,
-every parameter of the run, the gates' results and a ``strategy_id``: a hash of the settings
-that define the strategy (symbol, timeframe, signal, risk, sizing). Costs and starting cash are
-stored but not hashed: they are the simulation's assumptions, which the live loop cannot know.
-The live loop computes ``strategy_id`` of its own settings and trades on these inputs only when
-the two match and the gates passed.
+The results store itself (types, keys, the file) lives in ``risk/saved_backtest.py`` and
+``risk/backtest_store.py``, below both the backtest, which writes it, and ``trading/``, which
+reads it. Its names stay importable from here.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from backtest.engine import BacktestConfig, KellyInputs
-from backtest.gates import GateResult
-from core.errors import ConfigError, DataError
-from core.files import write_atomically
-from core.paths import state_dir
-from risk.config import RiskConfig
-from signals.strategy import StrategySpec, settings_hash
-
-RESULTS_FILE = "backtest_results.json"
-FORMAT = "tradingbot.backtest_results"
-VERSION = 1
-
-
-def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """$TRADINGBOT_STATE_DIR if set, else state/ under the repository root."""
-    return state_dir(environ)
-
-
-def default_results_path(environ: Mapping[str, str]) -> Path:
-    """Where the backtest writes, and the live loop reads, the Kelly inputs."""
-    return default_state_dir(environ) / RESULTS_FILE
+from backtest.engine import BacktestConfig
+from risk.backtest_store import (
+    FORMAT,
+    RESULTS_FILE,
+    VERSION,
+    default_results_path,
+    load_backtest_results,
+    load_results,
+    save_backtest_results,
+)
+from risk.saved_backtest import (
+    DataRange,
+    ResultKey,
+    SavedBacktest,
+    strategy_id,
+    strategy_settings,
+)
 
 
-@dataclass(frozen=True, slots=True)
-class DataRange:
-    """The bars the results come from (after the signal warm-up): first and last open time."""
-
-    symbol: str
-    timeframe: str
-    first_bar: datetime
-    last_bar: datetime
-    bars: int
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class SavedBacktest:
-    """A saved backtest: what the live loop needs to size positions and to trust them.
-
-    Attributes:
-        strategy_id: hash of ``strategy`` (see ``strategy_id``).
-        created_at: when the backtest ran (UTC).
-        engine: "full" (the whole pipeline); the seed engine never writes this file.
-        data: the bars it ran on.
-        strategy: symbol, timeframe, signal, risk and sizing settings (the hashed part).
-        costs: init_cash, fee and slippage the simulation assumed.
-        kelly: win rate and average win / loss of all closed trades (NaN when undefined).
-        total_trades: trades opened, as the trades gate counts them.
-        gates: each gate's rule, figure and verdict.
-        scorer: where conviction came from (provider, model, fixed conviction, answers by
-            source); stored, not hashed: an LLM-scored history may be look-ahead biased.
-    """
-
-    strategy_id: str
-    created_at: datetime
-    engine: str
-    data: DataRange
-    strategy: Mapping[str, Any]
-    costs: Mapping[str, float]
-    kelly: KellyInputs
-    total_trades: int
-    gates: tuple[GateResult, ...]
-    scorer: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def gates_passed(self) -> bool:
-        """True when every gate passed."""
-        return bool(self.gates) and all(g.passed for g in self.gates)
-
-
-def strategy_settings(
-    *,
-    symbol: str,
-    timeframe: str,
-    strategy: StrategySpec,
-    risk: RiskConfig,
-    default_position_pct: float,
-    kelly_min_trades: int,
-    flatten_on_halt: bool,
-) -> dict[str, Any]:
-    """The settings that define a strategy, normalised so that equal settings hash alike."""
-    # float() / int() by the field's default type: 0 and 0.0 must not give two ids.
-    risk_values = {
-        f.name: float(getattr(risk, f.name)) if isinstance(f.default, float)
-        else int(getattr(risk, f.name))
-        for f in fields(risk)
-    }
-    return {
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "strategy": strategy.to_json(),
-        "risk": risk_values,
-        "sizing": {
-            "default_position_pct": float(default_position_pct),
-            "kelly_min_trades": int(kelly_min_trades),
-            "flatten_on_halt": bool(flatten_on_halt),
-        },
-    }
-
-
-def config_strategy_settings(config: BacktestConfig, timeframe: str) -> dict[str, Any]:
-    """``strategy_settings`` of a backtest configuration."""
+def config_strategy_settings(config: BacktestConfig) -> dict[str, Any]:
+    """``strategy_settings`` of a backtest configuration (its symbol is the key's, not hashed)."""
     return strategy_settings(
-        symbol=config.symbol, timeframe=timeframe, strategy=config.strategy.spec,
-        risk=config.risk,
+        strategy=config.strategy.spec, risk=config.risk,
         default_position_pct=config.default_position_pct,
         kelly_min_trades=config.kelly_min_trades, flatten_on_halt=config.flatten_on_halt,
     )
 
 
-def strategy_id(settings: Mapping[str, Any]) -> str:
-    """16 hex digits of SHA-256 over the canonical JSON of ``settings``."""
-    return settings_hash(settings)
-
-
-def save_backtest_results(path: str | os.PathLike[str], saved: SavedBacktest) -> Path:
-    """Write ``saved`` as JSON atomically (temp file, fsync, rename); return the path."""
-    target = Path(path)
-    text = json.dumps(to_json(saved), indent=2, allow_nan=False) + "\n"
-    return write_atomically(target, lambda fh: fh.write(text), binary=False)
-
-
-def to_json(saved: SavedBacktest) -> dict[str, Any]:
-    """The file's JSON object (NaN Kelly figures as null)."""
-    d, k = saved.data, saved.kelly
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "created_at": saved.created_at.isoformat(),
-        "strategy_id": saved.strategy_id,
-        "engine": saved.engine,
-        "data": {
-            "symbol": d.symbol, "timeframe": d.timeframe, "first_bar": d.first_bar.isoformat(),
-            "last_bar": d.last_bar.isoformat(), "bars": d.bars, "source": d.source,
-        },
-        "strategy": dict(saved.strategy),
-        "costs": dict(saved.costs),
-        "kelly": {
-            "trades": k.trades, "win_rate": _null(k.win_rate),
-            "avg_win_pct": _null(k.avg_win_pct), "avg_loss_pct": _null(k.avg_loss_pct),
-        },
-        "total_trades": saved.total_trades,
-        "gates": [g.to_json() for g in saved.gates],
-        "gates_passed": saved.gates_passed,
-        "scorer": dict(saved.scorer),
-    }
-
-
-def load_backtest_results(path: str | os.PathLike[str]) -> SavedBacktest:
-    """Read and validate a results file: ConfigError when missing, DataError when damaged."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(
-            f"no backtest results at {file}: run `python main.py backtest` first"
-        )
-    try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-        return _parse(raw)
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(
-            f"{file}: damaged backtest results ({detail}); run the backtest again",
-            source=str(file), rule="backtest_results",
-        ) from e
-
-
-def _parse(raw: object) -> SavedBacktest:
-    top = _obj(raw, "file")
-    if top.get("format") != FORMAT or top.get("version") != VERSION:
-        raise ValueError(f"not a {FORMAT} v{VERSION} file")
-    strategy = _obj(top["strategy"], "strategy")
-    saved_id = _text(top["strategy_id"], "strategy_id")
-    if strategy_id(strategy) != saved_id:
-        raise ValueError("strategy_id does not match the stored strategy settings")
-    data = _obj(top["data"], "data")
-    first, last = _time(data["first_bar"], "first_bar"), _time(data["last_bar"], "last_bar")
-    if first > last:
-        raise ValueError("data.first_bar is after data.last_bar")
-    costs = _obj(top["costs"], "costs")
-    saved = SavedBacktest(
-        strategy_id=saved_id,
-        created_at=_time(top["created_at"], "created_at"),
-        engine=_text(top["engine"], "engine"),
-        data=DataRange(
-            symbol=_text(data["symbol"], "symbol"), timeframe=_text(data["timeframe"], "timeframe"),
-            first_bar=first, last_bar=last, bars=_count(data["bars"], "bars"),
-            source=_text(data["source"], "source"),
-        ),
-        strategy=strategy,
-        costs={k: _number(v, f"costs.{k}") for k, v in costs.items()},
-        kelly=_kelly(_obj(top["kelly"], "kelly")),
-        total_trades=_count(top["total_trades"], "total_trades"),
-        gates=tuple(_gate(g) for g in _list(top["gates"], "gates")),
-        scorer=_obj(top.get("scorer", {}), "scorer"),
-    )
-    if top["gates_passed"] is not saved.gates_passed:
-        raise ValueError("gates_passed does not match the stored gates")
-    return saved
-
-
-def _kelly(k: Mapping[str, Any]) -> KellyInputs:
-    win_rate = _optional(k["win_rate"], "win_rate")
-    if not (math.isnan(win_rate) or 0.0 <= win_rate <= 1.0):
-        raise ValueError(f"kelly.win_rate must be in [0, 1], got {win_rate}")
-    avg_win, avg_loss = _optional(k["avg_win_pct"], "avg_win_pct"), _optional(
-        k["avg_loss_pct"], "avg_loss_pct"
-    )
-    if avg_win < 0 or avg_loss < 0:  # False for NaN, as wanted
-        raise ValueError("kelly averages are magnitudes and must be >= 0")
-    return KellyInputs(trades=_count(k["trades"], "kelly.trades"), win_rate=win_rate,
-                       avg_win_pct=avg_win, avg_loss_pct=avg_loss)
-
-
-def _gate(raw: object) -> GateResult:
-    g = _obj(raw, "gate")
-    passed = g["passed"]
-    if not isinstance(passed, bool):
-        raise ValueError("gate.passed must be true or false")
-    return GateResult(
-        name=_text(g["name"], "gate.name"), rule=_text(g["rule"], "gate.rule"),
-        figure=_optional(g["figure"], "gate.figure"),
-        threshold=_number(g["threshold"], "gate.threshold"), passed=passed,
-    )
-
-
-def _null(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _obj(value: object, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} must be an object")
-    return value
-
-
-def _list(value: object, name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError(f"{name} must be a list")
-    return value
-
-
-def _text(value: object, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string")
-    return value
-
-
-def _number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _optional(value: object, name: str) -> float:
-    return math.nan if value is None else _number(value, name)
-
-
-def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def _time(value: object, name: str) -> datetime:
-    when = datetime.fromisoformat(_text(value, name))
-    if when.tzinfo is None:
-        raise ValueError(f"{name} must carry a UTC offset")
-    return when
+__all__ = [
+    "FORMAT",
+    "RESULTS_FILE",
+    "VERSION",
+    "DataRange",
+    "ResultKey",
+    "SavedBacktest",
+    "config_strategy_settings",
+    "default_results_path",
+    "load_backtest_results",
+    "load_results",
+    "save_backtest_results",
+    "strategy_id",
+    "strategy_settings",
+]

@@ -85,12 +85,16 @@ class JournalQueries:
             codec.parse_json_object(row[5], "run config"),
         )
 
-    def decision_span(self, *, mode: str, strategy_id: str) -> tuple[datetime, datetime] | None:
-        """First and last bar decided by runs of ``mode`` with ``strategy_id``; None if none."""
+    def decision_span(
+        self, *, mode: str, strategy_id: str, symbol: str, timeframe: str
+    ) -> tuple[datetime, datetime] | None:
+        """First and last ``symbol`` bar decided by runs of this mode, id and timeframe, or None."""
+        # The id hashes neither symbol nor timeframe: the timeframe is in the run's settings.
         row = self._db.execute(
             "SELECT min(d.bar_time), max(d.bar_time) FROM decisions d "
-            "JOIN runs r ON r.id = d.run_id WHERE r.mode = ? AND r.strategy_id = ?",
-            (mode, strategy_id),
+            "JOIN runs r ON r.id = d.run_id WHERE r.mode = ? AND r.strategy_id = ? "
+            "AND d.symbol = ? AND json_extract(r.config_json, '$.timeframe') = ?",
+            (mode, strategy_id, symbol, timeframe),
         ).fetchone()
         if row is None or row[0] is None:
             return None

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
     """Connect, reconcile, apply the live gates, then run the loop."""
-    from backtest.kelly_store import default_results_path
     from core.clock import SystemClock
     from core.paths import journal_path, state_dir
     from data.timeframe import timeframe_ms
@@ -29,6 +28,7 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
     from execution.ccxt_settings import CcxtBrokerConfig, CcxtSettings
     from journal import Journal
     from journal.records import RunMode
+    from risk.backtest_store import default_results_path
     from trading.alerts import AlertKind, breaker_closed_text, build_alerter
     from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
@@ -68,8 +68,8 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
         check_strategy(strategy, startup_windows(market, strategy))
         sizing = build_sizing(strategy, journal=journal, clock=clock, rolling=False,
                               results_path=results)
-        if live and isinstance(sizing, SavedKelly) and sizing.problem:
-            raise ConfigError(f"live trading refused: {sizing.describe()}")
+        if live and isinstance(sizing, SavedKelly) and sizing.problems:
+            raise ConfigError(f"live trading refused: {'; '.join(sizing.problems)}")
         parts = Parts(broker, _risk_for(strategy, journal, clock, broker, market,
                                         restore_risk), sizing)
         print(f"{mode} trading {', '.join(strategy.symbols)} {strategy.timeframe} on "
@@ -103,9 +103,10 @@ def _live_gates(args: argparse.Namespace, env: Mapping[str, str], strategy: Any,
     from core.paths import journal_path
     from trading.promotion import check_promotion
 
+    # The gate below is checked per symbol already; several symbols live are a later issue.
     if len(strategy.symbols) != 1:
-        raise ConfigError("live trading takes one symbol per bot: its saved backtest and "
-                          "its paper record are per symbol")
+        raise ConfigError("live trading takes one symbol per bot (several symbols live are "
+                          "not supported yet)")
     return check_promotion(strategy, results_path=results,
                            paper_journal=journal_path(env, "paper"), now=now,
                            override=args.override_promotion)

@@ -305,7 +305,7 @@ class TradingLoop:
         if closed is None:
             return
         pnl, ret = closed
-        self.sizing.record_close(pnl, ret)
+        self.sizing.record_close(pnl, ret, fill.symbol)
         # A cooldown it starts is queued in the manager and journaled with the other events.
         self.risk.record_trade_close(pnl, now=when)
 
@@ -338,13 +338,15 @@ class TradingLoop:
     def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: _Signals, i: int
                ) -> Decision:
         refusal = pre_check(inp, self.risk)
-        if not refusal and not self.sizing.fraction(1.0) > 0.0:
+        if not refusal and not self.sizing.fraction(1.0, inp.symbol) > 0.0:
             # No conviction could give a size: do not pay for a scorer call (as the kernel).
-            refusal = f"position size is 0 whatever the conviction: {self.sizing.describe()}"
+            refusal = (f"position size is 0 whatever the conviction: "
+                       f"{self.sizing.describe(inp.symbol)}")
         if refusal:
             return Decision(inp.symbol, inp.row.bar_time, 1, "none", refusal, approved=False)
         score = self._score(inp, signals.request(inp.symbol, i))
-        return decide_entry(inp, self.risk, score, self.sizing.fraction(score.conviction))
+        return decide_entry(inp, self.risk, score,
+                            self.sizing.fraction(score.conviction, inp.symbol))
 
     def _score(self, inp: DecisionInputs, request: Any) -> Any:
         from signals.scorer import ScoreSource

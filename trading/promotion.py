@@ -1,8 +1,9 @@
 """The promotion gate, as the seed asks: paper trade for two weeks minimum before live.
 
-Live refuses to start unless (1) the saved backtest is of the very strategy settings about to
-trade, passed its gates, is fresh and has enough trades for its Kelly inputs, and (2) the paper
-journal holds at least ``min_paper_days`` of decisions with those settings. ``--override``
+Live refuses to start unless, for every symbol it would trade, (1) the saved backtest of the
+very strategy settings on that symbol and timeframe passed its gates, is fresh and has enough
+trades for its Kelly inputs, and (2) the paper journal holds at least ``min_paper_days`` of
+that symbol's decisions with those settings. Each problem names its symbol. ``--override``
 with a reason skips it; the override is journaled.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from core.errors import BotError, ConfigError
 from journal import Journal
+from risk.backtest_store import load_backtest_results
 from trading.setup import StrategySettings
 
 MIN_PAPER_DAYS = 14
@@ -23,44 +25,48 @@ def promotion_problems(
     min_paper_days: int = MIN_PAPER_DAYS,
 ) -> list[str]:
     """Everything that stands between these settings and live trading ([] when nothing)."""
-    return [*_backtest_problems(strategy, results_path, now),
-            *_paper_problems(strategy, paper_journal, min_paper_days)]
+    problems: list[str] = []
+    for symbol in strategy.symbols:
+        problems += _backtest_problems(strategy, symbol, results_path, now)
+    return [*problems, *_paper_problems(strategy, paper_journal, min_paper_days)]
 
 
-def _backtest_problems(strategy: StrategySettings, path: Path, now: datetime) -> list[str]:
-    from backtest.kelly_store import load_backtest_results
-
+def _backtest_problems(
+    strategy: StrategySettings, symbol: str, path: Path, now: datetime
+) -> list[str]:
     try:
-        saved = load_backtest_results(path)
+        saved = load_backtest_results(path, strategy.result_key(symbol))
     except BotError as e:
-        return [f"no usable backtest results: {e}"]
-    wanted = strategy.strategy_id()
+        return [f"{symbol}: no usable backtest results: {e}"]
     problems = []
-    if saved.strategy_id != wanted:
-        problems.append(f"the saved backtest is of strategy {saved.strategy_id}, these settings "
-                        f"are {wanted}: backtest these settings first")
     if not saved.gates_passed:
         failed = ", ".join(g.name for g in saved.gates if not g.passed)
-        problems.append(f"the saved backtest failed its gates ({failed})")
+        problems.append(f"{symbol}: the saved backtest failed its gates ({failed})")
     if now - saved.created_at > strategy.kelly_max_age:
-        problems.append(f"the saved backtest is older than {strategy.kelly_max_age.days} days")
+        problems.append(f"{symbol}: the saved backtest is older than "
+                        f"{strategy.kelly_max_age.days} days")
     if saved.kelly.trades < strategy.kelly_min_trades:
-        problems.append(f"the saved backtest closed {saved.kelly.trades} trades, fewer than "
-                        f"{strategy.kelly_min_trades} for its Kelly inputs")
+        problems.append(f"{symbol}: the saved backtest closed {saved.kelly.trades} trades, "
+                        f"fewer than {strategy.kelly_min_trades} for its Kelly inputs")
     return problems
 
 
 def _paper_problems(strategy: StrategySettings, journal_path: Path, days: int) -> list[str]:
     if not journal_path.exists():
         return [f"no paper trading journal at {journal_path}: paper trade {days} days first"]
+    wanted, tf = strategy.strategy_id(), strategy.timeframe
+    problems = []
     with Journal(journal_path) as journal:
-        span = journal.decision_span(mode="paper", strategy_id=strategy.strategy_id())
-    if span is None:
-        return [f"no paper trading with these settings: paper trade {days} days first"]
-    traded = span[1] - span[0]
-    if traded < timedelta(days=days):
-        return [f"{traded.days} days of paper trading with these settings, {days} needed"]
-    return []
+        for symbol in strategy.symbols:
+            span = journal.decision_span(mode="paper", strategy_id=wanted, symbol=symbol,
+                                         timeframe=tf)
+            if span is None:
+                problems.append(f"{symbol}: no paper trading of {symbol} {tf} with these "
+                                f"settings: paper trade {days} days first")
+            elif span[1] - span[0] < timedelta(days=days):
+                problems.append(f"{symbol}: {(span[1] - span[0]).days} days of paper trading "
+                                f"with these settings, {days} needed")
+    return problems
 
 
 def check_promotion(

@@ -133,7 +133,6 @@ def _symbols(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
-    from backtest.kelly_store import default_results_path
     from core.clock import SystemClock
     from core.paths import journal_path
     from data.cache import default_cache_dir
@@ -141,6 +140,7 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
     from data.timeframe import timeframe_ms
     from journal import Journal
     from journal.records import RunMode
+    from risk.backtest_store import default_results_path
     from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
     from trading.setup import build_paper_parts

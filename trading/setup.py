@@ -11,8 +11,10 @@ from core.clock import Clock
 from execution.broker import Broker
 from execution.paper import PaperBroker, PaperConfig
 from journal import Journal
+from risk import saved_backtest
 from risk.config import RiskConfig, check_account
 from risk.manager import RiskManager
+from risk.saved_backtest import ResultKey
 from signals.strategies.rsi_ema import seed_strategy
 from signals.strategy import LoadedStrategy
 from trading import book
@@ -40,16 +42,21 @@ class StrategySettings:
                       default_position_pct=self.default_position_pct,
                       kelly_min_trades=self.kelly_min_trades)
 
-    def strategy_id(self, symbol: str | None = None) -> str:
-        """The id a backtest of the same settings saved (per symbol; the first by default)."""
-        from backtest.kelly_store import strategy_id, strategy_settings
-
-        return strategy_id(strategy_settings(
-            symbol=symbol or self.symbols[0], timeframe=self.timeframe,
-            strategy=self.strategy.spec,
-            risk=self.risk, default_position_pct=self.default_position_pct,
+    def hashed_settings(self) -> dict[str, Any]:
+        """The settings the strategy id hashes: strategy spec, risk and sizing."""
+        return saved_backtest.strategy_settings(
+            strategy=self.strategy.spec, risk=self.risk,
+            default_position_pct=self.default_position_pct,
             kelly_min_trades=self.kelly_min_trades, flatten_on_halt=self.flatten_on_halt,
-        ))
+        )
+
+    def strategy_id(self) -> str:
+        """Hash of ``hashed_settings``: a backtest of them is filed under it."""
+        return saved_backtest.strategy_id(self.hashed_settings())
+
+    def result_key(self, symbol: str) -> ResultKey:
+        """Where the saved backtest of these settings on ``symbol`` is filed."""
+        return ResultKey(self.strategy_id(), symbol, self.timeframe)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-safe settings for the journal's run row."""
@@ -103,7 +110,7 @@ def build_sizing(
     strategy: StrategySettings, *, journal: Journal, clock: Clock, rolling: bool,
     results_path: Path | None,
 ) -> SizingSource:
-    """Rolling Kelly (replay, like the backtest) or the saved backtest's inputs (paper, live)."""
+    """Rolling Kelly (replay, like the backtest) or each symbol's saved backtest (paper, live)."""
     r = strategy.risk
     if rolling:
         sizing = RollingKelly(r.max_position_pct, strategy.default_position_pct,
@@ -113,7 +120,7 @@ def build_sizing(
     if results_path is None:
         raise ValueError("paper/live sizing needs the backtest results path")
     return saved_kelly(
-        path=results_path, strategy_id=strategy.strategy_id(), now=clock.now(),
-        max_age=strategy.kelly_max_age, min_trades=strategy.kelly_min_trades,
+        path=results_path, keys={s: strategy.result_key(s) for s in strategy.symbols},
+        now=clock.now(), max_age=strategy.kelly_max_age, min_trades=strategy.kelly_min_trades,
         max_position_pct=r.max_position_pct, default_position_pct=strategy.default_position_pct,
     )

@@ -2,9 +2,10 @@
 
 - ``RollingKelly``: from the loop's own trades closed before each decision, exactly as the
   backtest kernel does (replay uses it, so a replay and a backtest size alike).
-- ``SavedKelly``: from the latest saved backtest of the same strategy (paper and live). When the
-  file is missing, stale, of another strategy or based on too few trades, paper sizes at the
-  stated default (``default_position_pct`` x conviction) and says why; live refuses to start.
+- ``SavedKelly``: per symbol, from that symbol's saved backtest of the same strategy and
+  timeframe (paper and live). When a symbol has none, or it is stale or based on too few
+  trades, paper sizes that symbol at the stated default (``default_position_pct`` x
+  conviction) and says why; live refuses to start.
 
 Both size through risk/rules.py, the functions the kernel calls.
 """
@@ -12,32 +13,41 @@ Both size through risk/rules.py, the functions the kernel calls.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
+from core.errors import BotError
 from risk import rules
+from risk.backtest_store import load_backtest_results
+from risk.saved_backtest import ResultKey, SavedBacktest
 
 
 class SizingSource(Protocol):
-    """Fraction of equity for a new position at a given conviction."""
+    """Fraction of equity for a new position of a symbol at a given conviction."""
 
-    def fraction(self, conviction: float) -> float:
+    def fraction(self, conviction: float, symbol: str) -> float:
         """Half-Kelly x conviction capped (or the default size); 0.0 means no trade."""
         ...
 
-    def record_close(self, pnl: float, ret: float) -> None:
-        """Learn from one closed trade (ignored by sources that do not learn)."""
+    def record_close(self, pnl: float, ret: float, symbol: str) -> None:
+        """Learn from one closed trade of ``symbol`` (ignored by sources that do not learn)."""
         ...
 
-    def describe(self) -> str:
-        """One line saying where the size comes from."""
+    def describe(self, symbol: str | None = None) -> str:
+        """One line saying where the size of ``symbol`` (None: of every symbol) comes from."""
         ...
 
 
 @dataclass
 class RollingKelly:
-    """Kelly inputs from trades closed so far; the kernel's accumulators, in the same order."""
+    """Kelly inputs from trades closed so far; the kernel's accumulators, in the same order.
+
+    One set of counters over every symbol, as the kernel keeps over its one symbol: a replay
+    plays one file, one market, so it sizes exactly as the backtest of that file.
+    """
 
     max_position_pct: float
     default_position_pct: float
@@ -48,14 +58,14 @@ class RollingKelly:
     sum_win: float = 0.0
     sum_loss: float = 0.0
 
-    def fraction(self, conviction: float) -> float:
-        """The kernel's sizing rule on this run's closed trades."""
+    def fraction(self, conviction: float, symbol: str) -> float:
+        """The kernel's sizing rule on this run's closed trades (of every symbol)."""
         return rules.record_fraction(
             conviction, self.n_closed, self.wins, self.losses, self.sum_win, self.sum_loss,
             self.min_trades, self.default_position_pct, self.max_position_pct,
         )
 
-    def record_close(self, pnl: float, ret: float) -> None:
+    def record_close(self, pnl: float, ret: float, symbol: str) -> None:
         """Count a closed trade: pnl > 0 a win, pnl < 0 a loss (as the seed and the kernel)."""
         self.n_closed += 1
         if pnl > 0.0:
@@ -65,8 +75,8 @@ class RollingKelly:
             self.losses += 1
             self.sum_loss -= ret
 
-    def describe(self) -> str:
-        """Where the size comes from."""
+    def describe(self, symbol: str | None = None) -> str:
+        """Where the size comes from (the same for every symbol)."""
         if self.n_closed < self.min_trades:
             return (f"default size {self.default_position_pct:.2%} x conviction until "
                     f"{self.min_trades} trades have closed ({self.n_closed} so far)")
@@ -87,8 +97,8 @@ class RollingKelly:
 
 
 @dataclass(frozen=True)
-class SavedKelly:
-    """Fixed Kelly inputs from a saved backtest, or the default size with the reason why not."""
+class SymbolKelly:
+    """One symbol's fixed Kelly inputs from its saved backtest, or the default size and why."""
 
     max_position_pct: float
     default_position_pct: float
@@ -109,9 +119,6 @@ class SavedKelly:
             self.max_position_pct,
         )
 
-    def record_close(self, pnl: float, ret: float) -> None:
-        """Saved inputs do not change while the bot runs."""
-
     def describe(self) -> str:
         """Where the size comes from."""
         if self.problem:
@@ -121,35 +128,70 @@ class SavedKelly:
                 f"avg win {self.avg_win_pct:.2%}, avg loss {self.avg_loss_pct:.2%}")
 
 
-def saved_kelly(
-    *, path: Any, strategy_id: str, now: datetime, max_age: timedelta, min_trades: int,
-    max_position_pct: float, default_position_pct: float,
-) -> SavedKelly:
-    """SavedKelly from the backtest results file, with ``problem`` set when unusable."""
-    from backtest.kelly_store import load_backtest_results
-    from core.errors import BotError
+@dataclass(frozen=True)
+class SavedKelly:
+    """Each symbol sized with its own saved backtest (paper and live); fixed while running."""
 
+    by_symbol: Mapping[str, SymbolKelly]
+
+    def fraction(self, conviction: float, symbol: str) -> float:
+        """``symbol``'s half-Kelly x conviction, or its default size."""
+        return self._of(symbol).fraction(conviction)
+
+    def record_close(self, pnl: float, ret: float, symbol: str) -> None:
+        """Saved inputs do not change while the bot runs."""
+
+    def describe(self, symbol: str | None = None) -> str:
+        """Where ``symbol``'s size comes from; None: every symbol's, each named."""
+        if symbol is not None:
+            return self._of(symbol).describe()
+        return "; ".join(f"{s}: {k.describe()}" for s, k in self.by_symbol.items())
+
+    @property
+    def problems(self) -> list[str]:
+        """Why a symbol is not sized on its saved backtest, one line per symbol ([]: none)."""
+        return [f"{s}: {k.problem}" for s, k in self.by_symbol.items() if k.problem]
+
+    def _of(self, symbol: str) -> SymbolKelly:
+        try:
+            return self.by_symbol[symbol]
+        except KeyError:
+            # Built for every symbol the loop trades: another one is a wiring mistake.
+            raise KeyError(f"no sizing was built for {symbol}") from None
+
+
+def saved_kelly(
+    *, path: Path, keys: Mapping[str, ResultKey], now: datetime, max_age: timedelta,
+    min_trades: int, max_position_pct: float, default_position_pct: float,
+) -> SavedKelly:
+    """Per symbol, the Kelly inputs saved under its key, with ``problem`` set when unusable."""
+    return SavedKelly({
+        symbol: _symbol_kelly(path=path, key=key, now=now, max_age=max_age,
+                              min_trades=min_trades, max_position_pct=max_position_pct,
+                              default_position_pct=default_position_pct)
+        for symbol, key in keys.items()
+    })
+
+
+def _symbol_kelly(
+    *, path: Path, key: ResultKey, now: datetime, max_age: timedelta, min_trades: int,
+    max_position_pct: float, default_position_pct: float,
+) -> SymbolKelly:
     try:
-        saved = load_backtest_results(path)
+        saved = load_backtest_results(path, key)
     except BotError as e:
-        return SavedKelly(max_position_pct, default_position_pct,
-                          problem=f"no usable backtest results ({e})")
-    problem = _problem(saved, strategy_id=strategy_id, now=now, max_age=max_age,
-                       min_trades=min_trades)
-    k = saved.kelly
-    return SavedKelly(
+        return SymbolKelly(max_position_pct, default_position_pct,
+                           problem=f"no usable backtest results ({e})")
+    k, when = saved.kelly, f"{saved.created_at:%Y-%m-%d %H:%M} UTC"
+    return SymbolKelly(
         max_position_pct, default_position_pct, win_rate=k.win_rate,
         avg_win_pct=k.avg_win_pct, avg_loss_pct=k.avg_loss_pct,
-        problem=problem, source=f"the backtest of {saved.created_at:%Y-%m-%d %H:%M} UTC",
+        problem=_problem(saved, now=now, max_age=max_age, min_trades=min_trades),
+        source=f"the {key.symbol} {key.timeframe} backtest of {when}",
     )
 
 
-def _problem(
-    saved: Any, *, strategy_id: str, now: datetime, max_age: timedelta, min_trades: int
-) -> str:
-    if saved.strategy_id != strategy_id:
-        return (f"the saved backtest is of other settings (strategy {saved.strategy_id}, "
-                f"these are {strategy_id}): run the backtest with these settings")
+def _problem(saved: SavedBacktest, *, now: datetime, max_age: timedelta, min_trades: int) -> str:
     age = now - saved.created_at
     if age > max_age:
         return f"the saved backtest is {age.days} days old (more than {max_age.days})"

@@ -27,11 +27,12 @@ import pytest
 from backtest.cli import DEFAULTS, add_arguments
 from backtest.cli_data import window
 from backtest.engine import BacktestConfig, run_backtest
-from backtest.kelly_store import load_backtest_results
 from data import load_ohlcv, synthetic_ohlcv
 from data.loader import symbol_from_file_name
 from main import main
+from risk.backtest_store import load_backtest_results, load_results
 from risk.config import RiskConfig
+from risk.saved_backtest import ResultKey
 from signals.strategy_loader import load_strategy
 from tests.conftest import BTC_1H_2022, REPO_ROOT
 
@@ -156,8 +157,9 @@ def test_report_is_self_contained_and_names_its_sections(real: RealRun) -> None:
 
 
 def test_kelly_file_reads_back(real: RealRun) -> None:
-    saved = load_backtest_results(real.kelly)
     doc = json.loads(real.run.out)
+    # Filed under the run's strategy id, symbol and timeframe.
+    saved = load_backtest_results(real.kelly, ResultKey(doc["strategy_id"], "BTC/USDT", "1h"))
     assert saved.strategy_id == doc["strategy_id"]
     assert saved.kelly.trades == 50
     assert saved.kelly.win_rate == pytest.approx(doc["kelly"]["win_rate"])
@@ -173,7 +175,7 @@ def test_loosened_gates_pass_with_exit_0(
     assert run.code == 0, run.err
     assert "all gates passed" in run.out
     assert "ETH/USDT 1h" in run.out  # symbol from the file name
-    saved = load_backtest_results(tmp_path / "state" / "backtest_results.json")
+    [saved] = load_results(tmp_path / "state" / "backtest_results.json").values()
     assert saved.gates_passed
     assert saved.data.symbol == "ETH/USDT"
 

@@ -16,9 +16,9 @@ import pytest
 
 from backtest.cli import add_arguments
 from backtest.cli_run import run_backtest_command
-from backtest.kelly_store import load_backtest_results
 from core.clock import SimulatedClock
 from data import synthetic_ohlcv
+from risk.backtest_store import load_results
 from signals.llm_scorer import LOOKAHEAD_WARNING
 from tests.fake_llm import FakeLLM, anthropic_tool_use, good_answer
 
@@ -74,7 +74,7 @@ def test_llm_scored_backtest_replays_from_the_cache_without_http(
     assert second["params"]["scorer"]["answers"] == {"cache": calls}
     assert second["stats"] == first["stats"]
     assert second["kelly"] == first["kelly"]
-    saved = load_backtest_results(tmp_path / "state" / "backtest_results.json")
+    [saved] = load_results(tmp_path / "state" / "backtest_results.json").values()
     assert saved.scorer["provider"] == "anthropic"
     assert saved.scorer["answers"] == {"cache": calls}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from core.clock import SimulatedClock
 from core.errors import ConfigError
 from journal import Journal
 from journal.records import Action, DecisionRecord, RunMode
+from risk.backtest_store import save_backtest_results
+from risk.saved_backtest import DataRange, GateResult, KellyInputs, SavedBacktest
 from trading.promotion import check_promotion, promotion_problems
 from trading.runner import Runner, RunnerSettings, next_wake
 from trading.setup import StrategySettings
@@ -108,13 +111,16 @@ def test_once_runs_a_single_step() -> None:
     assert loop.steps == 1
 
 
-def paper_journal(path: Path, strategy: StrategySettings, days: int) -> Path:
+def paper_journal(path: Path, strategy: StrategySettings, days: int,
+                  symbols: tuple[str, ...] = ("BTC/USDT",)) -> Path:
     with Journal(path) as journal:
-        journal.record_run(mode=RunMode.PAPER, strategy_id=strategy.strategy_id(), config={})
-        for day in (0, days):
-            journal.record_decision(DecisionRecord(
-                symbol="BTC/USDT", bar_time=T0 + timedelta(days=day), signal=0,
-                action=Action.NONE, reason="flat; no entry signal"))
+        journal.record_run(mode=RunMode.PAPER, strategy_id=strategy.strategy_id(),
+                           config=strategy.snapshot())
+        for symbol in symbols:
+            for day in (0, days):
+                journal.record_decision(DecisionRecord(
+                    symbol=symbol, bar_time=T0 + timedelta(days=day), signal=0,
+                    action=Action.NONE, reason="flat; no entry signal"))
     return path
 
 
@@ -127,7 +133,7 @@ def test_live_needs_a_backtest_and_two_weeks_of_paper(tmp_path: Path) -> None:
     short = paper_journal(tmp_path / "short.sqlite3", strategy, days=13)
     problems = promotion_problems(strategy, results_path=tmp_path / "missing.json",
                                   paper_journal=short, now=T0)
-    assert "13 days of paper trading with these settings, 14 needed" in problems
+    assert "BTC/USDT: 13 days of paper trading with these settings, 14 needed" in problems
     enough = paper_journal(tmp_path / "enough.sqlite3", strategy, days=14)
     problems = promotion_problems(strategy, results_path=tmp_path / "missing.json",
                                   paper_journal=enough, now=T0)
@@ -139,7 +145,48 @@ def test_paper_of_other_settings_does_not_count(tmp_path: Path) -> None:
     journal_file = paper_journal(tmp_path / "j.sqlite3", other, days=30)
     problems = promotion_problems(StrategySettings(), results_path=tmp_path / "x.json",
                                   paper_journal=journal_file, now=T0)
-    assert any("no paper trading with these settings" in p for p in problems)
+    assert any("no paper trading of BTC/USDT 1h with these settings" in p for p in problems)
+
+
+def test_paper_of_another_timeframe_does_not_count(tmp_path: Path) -> None:
+    # The strategy id hashes no timeframe: the gate reads it from the paper run's settings.
+    journal_file = paper_journal(tmp_path / "j.sqlite3", StrategySettings(timeframe="1m"),
+                                 days=30)
+    problems = promotion_problems(StrategySettings(), results_path=tmp_path / "x.json",
+                                  paper_journal=journal_file, now=T0)
+    assert any("no paper trading of BTC/USDT 1h with these settings" in p for p in problems)
+
+
+def saved_backtest(strategy: StrategySettings, symbol: str, *, passed: bool = True
+                   ) -> SavedBacktest:
+    return SavedBacktest(
+        strategy_id=strategy.strategy_id(), created_at=T0 - timedelta(days=1), engine="full",
+        data=DataRange(symbol, strategy.timeframe, T0 - timedelta(days=900),
+                       T0 - timedelta(days=2), 21_000, f"{symbol}.csv"),
+        strategy=strategy.hashed_settings(), costs={"fee": 0.001},
+        kelly=KellyInputs(80, 0.5, 0.02, 0.015), total_trades=80,
+        gates=(GateResult("trades", "Total Trades > 50", 80.0, 50.0, passed),),
+    )
+
+
+def test_the_gate_is_checked_per_symbol_and_names_the_failing_one(tmp_path: Path) -> None:
+    strategy = StrategySettings(symbols=("BTC/USDT", "ETH/USDT", "SOL/USDT"))
+    results = tmp_path / "backtest_results.json"
+    save_backtest_results(results, saved_backtest(strategy, "BTC/USDT"))
+    save_backtest_results(results, saved_backtest(strategy, "ETH/USDT", passed=False))
+    journal_file = paper_journal(tmp_path / "j.sqlite3", strategy, days=20,
+                                 symbols=("BTC/USDT", "SOL/USDT"))
+    problems = promotion_problems(strategy, results_path=results, paper_journal=journal_file,
+                                  now=T0)
+    assert [p.split(":")[0] for p in problems] == ["ETH/USDT", "SOL/USDT", "ETH/USDT"]
+    assert problems[0] == "ETH/USDT: the saved backtest failed its gates (trades)"
+    assert problems[1].startswith("SOL/USDT: no usable backtest results: no saved backtest of "
+                                  f"strategy {strategy.strategy_id()} for SOL/USDT 1h")
+    assert problems[2] == ("ETH/USDT: no paper trading of ETH/USDT 1h with these settings: "
+                           "paper trade 14 days first")
+    # BTC alone passes both halves.
+    assert promotion_problems(replace(strategy, symbols=("BTC/USDT",)), results_path=results,
+                              paper_journal=journal_file, now=T0) == []
 
 
 def test_override_lets_it_through_and_returns_what_it_skipped(tmp_path: Path) -> None:
