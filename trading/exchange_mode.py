@@ -63,9 +63,6 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
                                 exchange=_market_exchange(args.exchange, base_url, live=live),
                                 cache_dir=state_dir(env) / str(mode) / "cache",
                                 on_outcome=breaker.record_outcome)
-        from trading.run_command import check_strategy, startup_windows
-
-        check_strategy(strategy, startup_windows(market, strategy))
         sizing = build_sizing(strategy, journal=journal, clock=clock, rolling=False,
                               results_path=results)
         if live and isinstance(sizing, SavedKelly) and sizing.problems:

@@ -29,7 +29,7 @@ step sends it again under the same client id, which the broker resolves by looki
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -89,7 +89,7 @@ class TradingLoop:
     def __init__(
         self, settings: LoopSettings, *, market: MarketData, scorer: Scorer, broker: Broker,
         journal: Journal, risk: RiskManager, sizing: SizingSource, clock: Clock,
-        alerter: Alerter,
+        alerter: Alerter, check: Callable[[str, pd.DataFrame], None] | None = None,
     ) -> None:
         self.settings = settings
         self._market, self._scorer, self._broker = market, scorer, broker
@@ -103,6 +103,10 @@ class TradingLoop:
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
         self._signals: dict[str, _Signals] = {}
         self._warm = settings.strategy.warmup_bars
+        # The strategy checks (look-ahead, warm-up) on each symbol's first window, once; a
+        # failure raises StrategyError out of the step, before anything is decided.
+        self._check = check
+        self._unchecked = set(settings.symbols) if check is not None else set()
         self.book = book.LoopBook.load(journal, settings.symbols)
         self.status = LoopStatus(symbols={s: SymbolStatus(s) for s in settings.symbols})
 
@@ -208,6 +212,9 @@ class TradingLoop:
         cached = self._signals.get(symbol)
         if cached is None or cached.bars is not window.bars:
             cached = _Signals(window.bars, self.settings.strategy)
+            if symbol in self._unchecked and self._check is not None:
+                self._check(symbol, cached.frame)
+                self._unchecked.discard(symbol)
             self._signals[symbol] = cached
         return cached
 
@@ -415,14 +422,14 @@ class _Signals:
 
     def __init__(self, bars: BarArrays, strategy: LoadedStrategy) -> None:
         self.bars, self._strategy = bars, strategy
-        self._frame = bars.frame(0, len(bars))
-        self.signal = strategy.signal(self._frame)
+        self.frame = bars.frame(0, len(bars))
+        self.signal = strategy.signal(self.frame)
         self._numbers: dict[str, Any] | None = None
 
     def numbers_at(self, i: int) -> tuple[tuple[str, float], ...]:
         """The strategy's named numbers of bar ``i`` (NaN kept: the journal stores null)."""
         if self._numbers is None:
-            self._numbers = self._strategy.numbers(self._frame)
+            self._numbers = self._strategy.numbers(self.frame)
         return tuple((label, float(v[i])) for label, v in self._numbers.items())
 
     def request(self, symbol: str, i: int) -> Any:
@@ -430,9 +437,9 @@ class _Signals:
         from signals.scorer_context import request_at
 
         if self._numbers is None:
-            self._numbers = self._strategy.numbers(self._frame)
+            self._numbers = self._strategy.numbers(self.frame)
         formats = {label: self._strategy.number_format(label) for label in self._numbers}
-        return request_at(symbol, self._frame, self._numbers, formats, row=i)
+        return request_at(symbol, self.frame, self._numbers, formats, row=i)
 
 
 def _alert_kind(kind: str) -> AlertKind:

@@ -114,12 +114,10 @@ def check_strategy(strategy: Any, frames: Mapping[str, Any]) -> None:
         report.raise_if_failed()
 
 
-def startup_windows(market: Any, strategy: Any) -> dict[str, Any]:
-    """The window of closed bars the loop will fetch per symbol, for the checks at start."""
-    from trading.book import CATCH_UP_BARS
-
-    need = strategy.strategy.warmup_bars + CATCH_UP_BARS
-    return {s: market.closed_bars(s, need) for s in strategy.symbols}
+def window_check(strategy: Any) -> Any:
+    """The loop's check of each symbol's first window (paper, testnet, live): the bars it
+    fetches, so an exchange that is down at start delays the check, never skips it."""
+    return lambda symbol, frame: check_strategy(strategy, {symbol: frame})
 
 
 def _symbols(args: argparse.Namespace) -> tuple[str, ...] | None:
@@ -157,7 +155,6 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
                                   results_path=default_results_path(env))
         paper: Any = parts.broker
         paper.reconcile().raise_if_mismatch()
-        check_strategy(strategy, startup_windows(market, strategy))
         print(f"paper trading {', '.join(strategy.symbols)} {strategy.timeframe} on "
               f"{args.exchange} public data; sizing: {parts.sizing.describe()}", flush=True)
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
@@ -168,6 +165,8 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
 
 def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, parts: Any,
           clock: Any, mode: Any, deferred: bool, alerter: Any = None) -> Any:
+    """The trading loop of paper, testnet and live; it checks the strategy on its first
+    window of each symbol before it decides anything there."""
     from signals.llm_scorer import build_scorer
     from signals.scorer_settings import ScorerSettings
     from trading.alerts import build_alerter
@@ -188,7 +187,7 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
     return TradingLoop(
         settings, market=market, scorer=build_scorer(scorer_settings, clock=clock),
         broker=parts.broker, journal=journal, risk=parts.risk, sizing=parts.sizing,
-        clock=clock, alerter=alerter or build_alerter(env),
+        clock=clock, alerter=alerter or build_alerter(env), check=window_check(strategy),
     )
 
 

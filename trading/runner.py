@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 
 from core.clock import Clock
+from signals.strategy import StrategyError
 from trading.loop import TradingLoop
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class Runner:
     def _step_and_wait(self) -> timedelta:
         try:
             done = self._loop.step()
+        except StrategyError:
+            raise  # a strategy that fails its checks is fixed in its file, never by waiting
         except Exception as e:  # the loop must outlive one bad response
             self.failures += 1
             self._loop.status.errors += 1

@@ -170,3 +170,14 @@ def test_a_peek_or_a_short_warmup_is_caught_with_the_bar_named(
     assert err.startswith("error: ")
     assert check in err
     assert not (tmp_path / "state" / "replay" / "journal.sqlite3").exists()
+
+
+def test_paper_refuses_a_peek_on_its_first_window_before_deciding(
+    live_fake: FakeBinance, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = env_for(tmp_path, TRADINGBOT_EXCHANGE_URL=live_fake.url)
+    peek = str(write(tmp_path, "peek", PEEK))
+    assert main(["run", "--once", "--strategy", peek], environ=env) == 2
+    assert "look-ahead" in capsys.readouterr().err
+    with Journal(tmp_path / "state" / "paper" / "journal.sqlite3") as journal:
+        assert journal.recent_decisions(5) == []  # the bar rolled back: nothing decided
