@@ -129,11 +129,12 @@ def _strategy_checks(outcome: Outcome) -> Any:
     """
     import sys
 
-    from signals.strategy_checks import run_checks
+    from signals.strategy_checks import AUTO_CHECK_ROWS, run_checks
 
     if outcome.engine != "full":
         return None  # the seed engine runs the seed's own rule and saves nothing
-    report = run_checks(outcome.config.strategy, outcome.bars.frame)
+    report = run_checks(outcome.config.strategy, outcome.bars.frame,
+                        max_rows=AUTO_CHECK_ROWS + outcome.config.strategy.warmup_bars)
     for failure in report.failures:
         print(f"STRATEGY CHECK FAILED: {failure.line()}", file=sys.stderr, flush=True)
     return report

@@ -37,6 +37,9 @@ LOOKAHEAD: Final = "look-ahead"
 WARMUP: Final = "warm-up"
 LIVE_WINDOW: Final = "live window"
 DEFAULT_SAMPLES: Final = 300
+# backtest and run check the last this many bars (plus the warm-up): a year of minute bars
+# would cost a call on 525,600 bars per checked bar; check-strategy checks all by default.
+AUTO_CHECK_ROWS: Final = 20_000
 # A strategy that flips every few bars has thousands of entries; 2,000 spread over the data
 # catch a peek as surely and bound the time (a pandas strategy costs ~1 ms a call).
 DEFAULT_MAX_ENTRIES: Final = 2_000

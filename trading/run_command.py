@@ -101,14 +101,15 @@ def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None
 def check_strategy(strategy: Any, frames: Mapping[str, Any]) -> None:
     """Look-ahead, warm-up and live-window checks before the bot trades: a failure is one
     StrategyError line (exit 2) naming the first bad bar; nothing is traded."""
-    from signals.strategy_checks import run_checks
+    from signals.strategy_checks import AUTO_CHECK_ROWS, run_checks
     from trading.book import CATCH_UP_BARS
 
     warm = strategy.strategy.warmup_bars
     for symbol, frame in frames.items():
         if len(frame) <= warm:
             continue  # the loop says itself that the history is too short
-        report = run_checks(strategy.strategy, frame, live_fetch=warm + CATCH_UP_BARS)
+        report = run_checks(strategy.strategy, frame, live_fetch=warm + CATCH_UP_BARS,
+                            max_rows=AUTO_CHECK_ROWS + warm)
         if not report.passed:
             log.error("strategy checks on %s failed:\n%s", symbol, "\n".join(report.lines()))
         report.raise_if_failed()
