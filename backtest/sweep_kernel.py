@@ -1,11 +1,11 @@
-"""The sweep's numbers: indicators computed once, then the backtest's own kernel per combination.
+"""The sweep's numbers: each combination's signal, then the backtest's own kernel on it.
 
-Each RSI window and each EMA span is computed once over all bars; a combination's int8 signal is
-the seed's rule (``signal_rule``) on three of those rows, and ``backtest.kernel.simulate`` (the
-kernel of the backtest command: signal -> fixed conviction -> risk rules -> fills) runs it, in
-parallel over a chunk of combinations. Only five figures per combination leave numba; an equity
-curve is dropped as soon as its figures are known, so memory is the indicator tables plus one
-chunk of int8 signals, whatever the size of the grid.
+A chunk of combinations at a time: their int8 signals over all bars (``backtest.sweep_signals``:
+the seed's grid from indicator tables computed once, any other strategy per combination), then
+``backtest.kernel.simulate`` (the kernel of the backtest command: signal -> fixed conviction ->
+risk rules -> fills) per combination and window, in parallel. Only five figures per combination
+leave numba; an equity curve is dropped as soon as its figures are known, so memory is one
+chunk of int8 signals (plus the seed's tables), whatever the size of the grid.
 
 The figures are vectorbt's, computed with the same operations, so that they equal what
 ``backtest.stats.portfolio_stats`` reads from ``pf.stats()`` after one run_backtest (tested):
@@ -26,9 +26,9 @@ vectorbt's numba functions could be called from here, but importing vectorbt cos
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,10 +36,10 @@ from numba import njit, prange
 
 from backtest import kernel
 from backtest.engine import BacktestConfig, utc_index
+from backtest.sweep_grid import Combo, SweepGrid
+from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
 from core.errors import ConfigError, DataError
 from data.timeframe import timeframe_ms
-from signals.indicators import RsiMethod, ema_values, rsi_values
-from signals.quant_signals import SignalParams, signal_rule
 
 # Columns of a figures matrix (one row per combination).
 F_RETURN, F_SHARPE, F_MAX_DD, F_TRADES, F_SIZE_ZERO = 0, 1, 2, 3, 4
@@ -171,41 +171,6 @@ def _window_figures(
 
 
 @dataclass(frozen=True)
-class Tables:
-    """Every RSI window's and EMA span's values over all bars, computed once."""
-
-    rsi: dict[int, np.ndarray]
-    ema: dict[int, np.ndarray]
-
-    @classmethod
-    def build(
-        cls, close: np.ndarray, *, rsi_windows: Sequence[int], spans: Sequence[int],
-        method: RsiMethod,
-    ) -> Tables:
-        """RSI per window and EMA per span of ``close`` (float64, finite)."""
-        values = np.ascontiguousarray(close, dtype=np.float64)
-        return cls(
-            rsi={w: rsi_values(values, w, method) for w in sorted(set(rsi_windows))},
-            ema={s: ema_values(values, s) for s in sorted(set(spans))},
-        )
-
-
-def chunk_signals(
-    tables: Tables, params: Sequence[SignalParams], start: int, stop: int
-) -> np.ndarray:
-    """(len(params), stop - start) int8 signals of bars [start, stop), one row per setting."""
-    out = np.empty((len(params), stop - start), dtype=np.int8)
-    for row, sp in enumerate(params):
-        out[row] = signal_rule(
-            sp,
-            rsi=tables.rsi[sp.rsi_window][start:stop],
-            ema_fast=tables.ema[sp.ema_fast][start:stop],
-            ema_slow=tables.ema[sp.ema_slow][start:stop],
-        )
-    return out
-
-
-@dataclass(frozen=True)
 class BarArrays:
     """The kernel's bar inputs over all bars, and the fixed scorer's answer for every bar."""
 
@@ -232,108 +197,71 @@ def window_figures(
     return out
 
 
-class Combo(NamedTuple):
-    """One point of the grid."""
-
-    stop_loss_pct: float
-    rsi_window: int
-    ema_fast: int
-    ema_slow: int
-
-
-@dataclass(frozen=True, slots=True)
-class SweepGrid:
-    """The values to combine; pairs with ema_fast >= ema_slow are left out."""
-
-    rsi_windows: tuple[int, ...] = tuple(range(10, 21))
-    ema_fasts: tuple[int, ...] = tuple(range(5, 16))
-    ema_slows: tuple[int, ...] = tuple(range(20, 46))
-    stop_loss_pcts: tuple[float, ...] = (0.015,)
-
-    def combos(self) -> list[Combo]:
-        """Every valid combination, ordered by (stop, rsi, fast, slow): the ranking's tie-break."""
-        return [
-            Combo(float(stop), r, f, s)
-            for stop in sorted(set(self.stop_loss_pcts)) for r in sorted(set(self.rsi_windows))
-            for f in sorted(set(self.ema_fasts)) for s in sorted(set(self.ema_slows)) if f < s
-        ]
-
-
 @dataclass(frozen=True)
 class SweepResult:
     """Figures of every combination on each window of bars (in_sample, out_of_sample)."""
 
-    combos: list[Combo]
+    grid: SweepGrid
     index: pd.DatetimeIndex  # open times of all bars given, warm-up included
     windows: dict[str, tuple[int, int]]  # window name -> bars [start, stop)
     figures: dict[str, np.ndarray]  # window name -> (len(combos), N_FIGURES)
-    warmup_bars: int
     timeframe: str
+    default_stop_loss_pct: float  # the base configuration's stop: the defaults' row has it
+
+    @property
+    def combos(self) -> tuple[Combo, ...]:
+        """The grid's combinations; row k of every figures matrix is combos[k]."""
+        return self.grid.combos
+
+    @property
+    def warmup_bars(self) -> int:
+        """The grid's longest warm-up: bars before the first traded one, plus one."""
+        return self.grid.warmup_bars
 
 
 ChunkDone = Callable[[int], None]
 
 
-def seed_signal(base: BacktestConfig) -> SignalParams:
-    """The SignalParams of the base configuration's rsi_ema strategy (the seed grid's path)."""
-    from signals.strategies.rsi_ema import seed_params
-
-    params = seed_params(base.strategy)
-    if params is None:
-        raise ConfigError("the RSI/EMA grid sweeps the rsi_ema strategy only")
-    return params
-
-
-def grid_warmup(grid: SweepGrid, signal: SignalParams) -> int:
-    """The longest warm-up of the grid's combinations: where every one of them may trade."""
-    combos = grid.combos()
-    if not combos:
-        raise ConfigError("the grid has no combination with ema_fast < ema_slow")
-    return max(
-        replace(signal, rsi_window=c.rsi_window, ema_fast=c.ema_fast, ema_slow=c.ema_slow)
-        .warmup_bars for c in combos
-    )
-
-
 def run_sweep(
     bars: pd.DataFrame, grid: SweepGrid, base: BacktestConfig, *, timeframe: str,
     in_sample: float = 0.7, conviction: float = 0.5, chunk_size: int | None = None,
-    on_chunk: ChunkDone | None = None,
+    on_chunk: ChunkDone | None = None, signals: ChunkSignals | None = None,
 ) -> SweepResult:
     """Run the full pipeline for every combination on the in-sample and out-of-sample bars.
 
-    Every combination trades the same bars: from the grid's longest warm-up on, so the first
-    in-sample bar has a converged signal for all of them. The first ``in_sample`` of those bars
-    are in-sample, the rest out-of-sample; the out-of-sample run starts flat with init_cash, and
-    its indicators carry on from the in-sample bars (their tail is its warm-up): nothing in
-    either window depends on a later bar.
+    ``base`` gives costs, risk and sizing (its strategy is the grid's). Every combination
+    trades the same bars: from the grid's longest warm-up on, so the first in-sample bar has a
+    converged signal for all of them. The first ``in_sample`` of those bars are in-sample, the
+    rest out-of-sample; the out-of-sample run starts flat with init_cash, and its indicators
+    carry on from the in-sample bars (their tail is its warm-up): nothing in either window
+    depends on a later bar. Signals are made one chunk of combinations at a time and dropped
+    when its figures are known, so memory is one chunk's int8 signals whatever the grid's size.
+    ``signals`` makes them (default: the seed's tables for rsi_ema, else each combination's
+    strategy; tests give the generic path to the seed's grid, or watch the chunks).
     """
-    combos = grid.combos()
-    signal = seed_signal(base)
-    warm = grid_warmup(grid, signal)
     if not 0.0 < in_sample <= 1.0:
         raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
-    sp = [replace(signal, rsi_window=c.rsi_window, ema_fast=c.ema_fast,
-                  ema_slow=c.ema_slow) for c in combos]
-    windows = _windows(len(bars), warm, in_sample)
-    tables = Tables.build(bars["close"].to_numpy(np.float64), rsi_windows=grid.rsi_windows,
-                          spans=grid.ema_fasts + grid.ema_slows, method=signal.rsi_method)
+    combos = grid.combos
+    windows = _windows(len(bars), grid.warmup_bars, in_sample)
+    source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
     arrays = _bar_arrays(bars, conviction)
     ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     figures = {name: np.empty((len(combos), N_FIGURES)) for name in windows}
     step = chunk_size or _auto_chunk(len(bars))
     for lo in range(0, len(combos), step):
         hi = min(lo + step, len(combos))
+        chunk = source(combos[lo:hi])  # (hi - lo, all bars) int8: the only such rows
         for stop in sorted({c.stop_loss_pct for c in combos[lo:hi]}):
-            rows = [k for k in range(lo, hi) if combos[k].stop_loss_pct == stop]
+            rows = np.array([k for k in range(lo, hi) if combos[k].stop_loss_pct == stop])
             params = replace(base, risk=replace(base.risk, stop_loss_pct=stop)).kernel_params()
             for name, (a, b) in windows.items():
-                signals = chunk_signals(tables, [sp[k] for k in rows], a, b)
-                figures[name][rows] = window_figures(arrays, signals, a, b, params, ann)
+                figures[name][rows] = window_figures(arrays, chunk[rows - lo, a:b], a,
+                                                     b, params, ann)
+        del chunk  # before the next chunk's are made: one chunk alive at a time
         if on_chunk is not None:
             on_chunk(hi - lo)
-    return SweepResult(combos=combos, index=utc_index(bars), windows=windows, figures=figures,
-                       warmup_bars=warm, timeframe=timeframe)
+    return SweepResult(grid=grid, index=utc_index(bars), windows=windows, figures=figures,
+                       timeframe=timeframe, default_stop_loss_pct=base.risk.stop_loss_pct)
 
 
 def _windows(n_bars: int, warmup: int, in_sample: float) -> dict[str, tuple[int, int]]:
@@ -374,7 +302,7 @@ METRICS = {"sharpe": (F_SHARPE, -1.0), "total_return": (F_RETURN, -1.0),
 
 
 def ranking(figures: np.ndarray, metric: str = "sharpe", *, min_trades: int = 0) -> np.ndarray:
-    """Row numbers best first; ties keep the grid's order (stop, rsi, fast, slow)."""
+    """Row numbers best first; ties keep the grid's order (stop, then each swept parameter)."""
     column, sign = METRICS[metric]
     value = figures[:, column]
     eligible = np.isfinite(value) & (figures[:, F_TRADES] >= min_trades)

@@ -14,6 +14,7 @@ import pytest
 
 from backtest.engine import BacktestConfig, run_backtest
 from backtest.stats import portfolio_stats
+from backtest.sweep_grid import Combo, SweepGrid, build_grid
 from backtest.sweep_kernel import (
     F_MAX_DD,
     F_RETURN,
@@ -21,23 +22,27 @@ from backtest.sweep_kernel import (
     F_SIZE_ZERO,
     F_TRADES,
     N_FIGURES,
-    Combo,
-    SweepGrid,
     SweepResult,
-    Tables,
-    chunk_signals,
     ranking,
     run_sweep,
-    seed_signal,
 )
+from backtest.sweep_signals import Tables, chunk_signals
 from data import load_ohlcv, synthetic_ohlcv
 from main import main
 from risk.config import RiskConfig
 from signals.quant_signals import SignalParams, signal_array
+from signals.strategies.rsi_ema import seed_params, seed_strategy
 from tests.conftest import BTC_1H_2022
 
-GRID = SweepGrid(rsi_windows=(10, 14), ema_fasts=(8, 12), ema_slows=(26, 30),
-                 stop_loss_pcts=(0.01, 0.015))
+
+def seed_grid(rsi: tuple[int, ...], fast: tuple[int, ...], slow: tuple[int, ...],
+              stops: tuple[float, ...]) -> SweepGrid:
+    """The seed's grid over these values (what --grid rsi_window=... asks for)."""
+    return build_grid(seed_strategy(), grid={"rsi_window": rsi, "ema_fast": fast,
+                                             "ema_slow": slow}, stop_loss_pcts=stops)
+
+
+GRID = seed_grid((10, 14), (8, 12), (26, 30), (0.01, 0.015))
 # Many trades and some halts: Kelly sizing never starts, half of equity per entry, tight limits.
 BUSY = BacktestConfig(
     default_position_pct=1.0, kelly_min_trades=10_000,
@@ -51,13 +56,12 @@ def btc(shared_data: Path) -> pd.DataFrame:
     return load_ohlcv(shared_data / BTC_1H_2022).iloc[-3000:]
 
 
-def single_run(bars: pd.DataFrame, base: BacktestConfig, combo: Combo) -> dict[str, float]:
+def single_run(
+    bars: pd.DataFrame, base: BacktestConfig, grid: SweepGrid, combo: Combo
+) -> dict[str, float]:
     """One run_backtest + vectorbt figures for a combination, as the backtest command shows."""
-    config = replace(
-        base, strategy=base.strategy.with_params(dict(
-            rsi_window=combo.rsi_window, ema_fast=combo.ema_fast, ema_slow=combo.ema_slow)),
-        risk=replace(base.risk, stop_loss_pct=combo.stop_loss_pct),
-    )
+    config = replace(base, strategy=grid.strategy_of(combo),
+                     risk=replace(base.risk, stop_loss_pct=combo.stop_loss_pct))
     stats = portfolio_stats(run_backtest(bars, config).portfolio("1h"))
     return {"return": stats.total_return_pct, "sharpe": stats.sharpe_ratio,
             "max_dd": stats.max_drawdown_pct, "trades": stats.total_trades}
@@ -69,17 +73,17 @@ def check_window(
     """Row k of a window equals run_backtest on the same bars, warm-up taken just before them."""
     start, stop = result.windows[window]
     combo = result.combos[k]
-    sp = replace(seed_signal(base), rsi_window=combo.rsi_window, ema_fast=combo.ema_fast,
-                 ema_slow=combo.ema_slow)
+    sp = seed_params(result.grid.strategy_of(combo))
+    assert sp is not None
     # run_backtest trades from its own warm-up on: give it exactly that much history before the
     # window, taken from the bars before it (the in-sample tail for the out-of-sample window).
     own = bars.iloc[start - (sp.warmup_bars - 1):stop]
     # Its EMAs start later than the sweep's, which moves them by < 1e-12 of their value; the
     # signals must still be the same, or the comparison below would not be like for like.
-    sweep_signal = chunk_signals(_tables(bars, result, base), [sp], start, stop)[0]
+    sweep_signal = chunk_signals(_tables(bars, sp), [sp], start, stop)[0]
     np.testing.assert_array_equal(signal_array(own["close"].to_numpy(), sp)[sp.warmup_bars - 1:],
                                   sweep_signal)
-    want = single_run(own, base, combo)
+    want = single_run(own, base, result.grid, combo)
     got = result.figures[window][k]
     assert got[F_RETURN] == want["return"]
     assert got[F_TRADES] == want["trades"]
@@ -88,9 +92,9 @@ def check_window(
     assert got[F_SHARPE] == pytest.approx(want["sharpe"], rel=1e-9, abs=1e-12)
 
 
-def _tables(bars: pd.DataFrame, result: SweepResult, base: BacktestConfig) -> Tables:
-    return Tables.build(bars["close"].to_numpy(), rsi_windows=GRID.rsi_windows,
-                        spans=GRID.ema_fasts + GRID.ema_slows, method=seed_signal(base).rsi_method)
+def _tables(bars: pd.DataFrame, sp: SignalParams) -> Tables:
+    return Tables.build(bars["close"].to_numpy(), rsi_windows=(sp.rsi_window,),
+                        spans=(sp.ema_fast, sp.ema_slow), method=sp.rsi_method)
 
 
 @pytest.mark.parametrize("base", [BacktestConfig(), BUSY], ids=["defaults", "busy"])
@@ -144,11 +148,11 @@ def test_windows_start_after_the_longest_warm_up_and_split_the_traded_bars() -> 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 1000])
 def test_chunking_gives_the_same_figures_as_one_chunk(chunk: int) -> None:
     bars = synthetic_ohlcv(1_500, seed=2, volatility=0.02)
-    one = run_sweep(bars, GRID, BUSY, timeframe="1h", chunk_size=len(GRID.combos()))
+    one = run_sweep(bars, GRID, BUSY, timeframe="1h", chunk_size=len(GRID.combos))
     done: list[int] = []
     other = run_sweep(bars, GRID, BUSY, timeframe="1h", chunk_size=chunk, on_chunk=done.append)
-    assert sum(done) == len(GRID.combos())
-    assert len(done) == -(-len(GRID.combos()) // chunk)
+    assert sum(done) == len(GRID.combos)
+    assert len(done) == -(-len(GRID.combos) // chunk)
     for window in one.figures:
         assert one.figures[window].tobytes() == other.figures[window].tobytes()
 
@@ -166,13 +170,21 @@ def test_ranking_is_best_first_with_ties_in_grid_order_and_unrankable_last() -> 
 
 
 def test_grid_orders_combinations_and_drops_fast_not_below_slow() -> None:
-    grid = SweepGrid(rsi_windows=(14,), ema_fasts=(30, 12), ema_slows=(26, 30),
-                     stop_loss_pcts=(0.02, 0.01))
-    assert grid.combos() == [
-        Combo(0.01, 14, 12, 26), Combo(0.01, 14, 12, 30),
-        Combo(0.02, 14, 12, 26), Combo(0.02, 14, 12, 30),
-    ]
-    assert len(SweepGrid().combos()) == 3_146
+    grid = seed_grid((14,), (30, 12), (26, 30), (0.02, 0.01))
+    assert grid.names == ("ema_fast", "ema_slow")
+    assert grid.fixed == {"rsi_window": 14, "overbought": 70.0, "oversold": 30.0,
+                          "rsi_method": "wilder"}
+    assert grid.combos == (
+        Combo(0.01, (12, 26)), Combo(0.01, (12, 30)),
+        Combo(0.02, (12, 26)), Combo(0.02, (12, 30)),
+    )
+    assert grid.skipped == 4  # 30/26 and 30/30, under each stop
+    assert "ema_fast must be smaller than ema_slow" in grid.skip_reason
+    default = build_grid(seed_strategy())
+    assert len(default.combos) == 3_146
+    assert default.names == ("rsi_window", "ema_fast", "ema_slow")
+    assert default.skipped == 0
+    assert default.warmup_bars == 623
 
 
 def test_sweep_command_prints_json_and_writes_a_report_with_heatmaps(
@@ -183,9 +195,9 @@ def test_sweep_command_prints_json_and_writes_a_report_with_heatmaps(
     frame["timestamp"] = frame["timestamp"].astype("int64") // 1_000_000
     frame.to_csv(data, index=False)
     report = tmp_path / "sweep.html"
-    code = main(["sweep", "--data", str(data), "--rsi-windows", "10,14", "--ema-fasts", "8:12:4",
-                 "--ema-slows", "26,30", "--top", "3", "--json", "--report", str(report)],
-                environ={})
+    code = main(["sweep", "--data", str(data), "--grid", "rsi_window=10,14", "--grid",
+                 "ema_fast=8:12:4", "--grid", "ema_slow=26,30", "--top", "3", "--json",
+                 "--report", str(report)], environ={})
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["symbol"] == "BTC/USDT"
@@ -199,13 +211,15 @@ def test_sweep_command_prints_json_and_writes_a_report_with_heatmaps(
     assert 1 <= seed["rank"] <= 8
     page = report.read_text()
     assert "Ranked combinations" in page
-    assert page.count("EMA slow span") == 2  # one heatmap per window
+    # One heatmap per window: EMA fast x slow at the pick's RSI window, as before the seam.
+    assert page.count("over ema_fast x ema_slow, held at the pick: rsi_window=") == 2
 
 
 def test_sweep_command_rejects_a_bad_grid_with_exit_2(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["sweep", "--ema-fasts", "30", "--ema-slows", "20", "--data", "x.csv"],
+    assert main(["sweep", "--grid", "ema_fast=30", "--grid", "ema_slow=20", "--data", "x.csv"],
                 environ={}) == 2
-    assert "ema_fast < ema_slow" in capsys.readouterr().err
-    assert main(["sweep", "--rsi-windows", "1:3"], environ={}) == 2
+    assert "ema_fast must be smaller than ema_slow" in capsys.readouterr().err
+    assert main(["sweep", "--grid", "rsi_window=1:3"], environ={}) == 2
+    assert "rsi_window must be an integer in [2, 1000]" in capsys.readouterr().err
