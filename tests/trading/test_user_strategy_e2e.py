@@ -1,5 +1,5 @@
-"""A user's strategy file, end to end: check-strategy, backtest, run --replay (trades equal to the
-backtest's within 1e-9) and paper run --once; a peeking strategy is caught everywhere."""
+"""A user's strategy file, end to end: check-strategy, backtest, sweep, run --replay (trades equal
+to the backtest's within 1e-9) and paper run --once; a peeking strategy is caught everywhere."""
 
 from __future__ import annotations
 
@@ -88,6 +88,13 @@ def test_a_user_file_checks_backtests_and_replays_trade_for_trade(
     assert doc["params"]["strategy"]["strategy"]["params"] == {"fast": 12, "slow": 40}
     assert kelly.exists()
     assert doc["stats"]["total_trades"] > 20
+
+    assert main(["sweep", "--data", str(data), "--strategy", sma, "--grid", "fast=5,12",
+                 "--grid", "slow=30,40", "--json"], environ=env) == 0
+    sweep = json.loads(capsys.readouterr().out)
+    assert sweep["combinations"] == 4
+    assert {(r["fast"], r["slow"]) for r in sweep["top"]} == {(5, 30), (5, 40), (12, 30),
+                                                              (12, 40)}
 
     assert main(["run", "--replay", str(data), "--strategy", sma, "--param", "fast=12",
                  *MANY_TRADES], environ=env) == 0
