@@ -9,6 +9,7 @@ said is what the audit shows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -218,8 +219,16 @@ def numbers_text(numbers: Sequence[tuple[str, float]]) -> str | None:
     """A decision's named numbers as a JSON object (NaN and inf as null); None when none."""
     if not numbers:
         return None
-    return json.dumps({label: value if math.isfinite(value) else None
-                       for label, value in numbers}, allow_nan=False)
+    # Written on every bar of a replay: labels are encoded once, and repr() of a finite float
+    # is already valid JSON (the shortest text that reads back to the same float).
+    return "{" + ",".join(
+        f"{_json_label(label)}:{repr(float(value)) if math.isfinite(value) else 'null'}"
+        for label, value in numbers) + "}"
+
+
+@functools.lru_cache(maxsize=256)
+def _json_label(label: str) -> str:
+    return json.dumps(label)
 
 
 def parse_numbers(text: str | None) -> tuple[tuple[str, float], ...]:

@@ -130,13 +130,14 @@ def restore_sizing(journal: Journal, sizing: SizingSource) -> None:
         sizing.load(saved)
 
 
-def decision_record(d: Decision) -> DecisionRecord:
-    """The journal row of a decision."""
+def decision_record(d: Decision, numbers: tuple[tuple[str, float], ...] = ()
+                    ) -> DecisionRecord:
+    """The journal row of a decision, with the strategy's named numbers of its bar."""
     return DecisionRecord(
         symbol=d.symbol, bar_time=d.bar_time, signal=d.signal, action=Action(d.action),
         reason=d.reason, score=d.score, approved=d.approved, size_fraction=d.size_fraction,
         notional=None if d.notional is None else Decimal(repr(d.notional)),
-        numbers=d.numbers,
+        numbers=numbers,
     )
 
 

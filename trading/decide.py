@@ -36,7 +36,6 @@ class Decision:
         approved: the risk verdict on an entry; None when no entry was considered.
         size_fraction: fraction of equity committed by an entry.
         notional: quote amount of an entry.
-        numbers: the strategy's named numbers of the bar (entries the scorer was asked about).
     """
 
     symbol: str
@@ -49,7 +48,6 @@ class Decision:
     approved: bool | None = None
     size_fraction: float | None = None
     notional: float | None = None
-    numbers: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

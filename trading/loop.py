@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -102,6 +102,7 @@ class TradingLoop:
         # Per symbol: the bar arrays the signals were last computed on, and those signals. A
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
         self._signals: dict[str, _Signals] = {}
+        self._bar_numbers: dict[str, tuple[tuple[str, float], ...]] = {}  # of the bar decided
         self._warm = settings.strategy.warmup_bars
         # The strategy checks (look-ahead, warm-up) on each symbol's first window, once; a
         # failure raises StrategyError out of the step, before anything is decided.
@@ -335,7 +336,7 @@ class TradingLoop:
             decision = Decision(symbol, row.bar_time, row.signal, "none", "flat; no entry signal")
         else:
             decision = self._entry(inp, window.bars, signals, i)
-        decision = replace(decision, numbers=signals.numbers_at(i))
+        self._bar_numbers[symbol] = signals.numbers_at(i)
         if decision.order is not None:
             # Paper fills it at the next bar's open; live sends it right after this bar commits.
             self.book.pending[symbol] = decision.order
@@ -384,7 +385,8 @@ class TradingLoop:
         decisions: list[Decision],
     ) -> None:
         for d in decisions:
-            self._journal.record_decision(book.decision_record(d))
+            numbers = self._bar_numbers.get(d.symbol, ())
+            self._journal.record_decision(book.decision_record(d, numbers))
         self._journal.record_equity(book.equity_snapshot(when, equity, self.risk, self._clock))
         self._journal.save_state(RISK_STATE_KEY, self.risk.to_dict())
         for symbol in bars:
@@ -430,7 +432,7 @@ class _Signals:
         """The strategy's named numbers of bar ``i`` (NaN kept: the journal stores null)."""
         if self._numbers is None:
             self._numbers = self._strategy.numbers(self.frame)
-        return tuple((label, float(v[i])) for label, v in self._numbers.items())
+        return tuple([(label, float(v[i])) for label, v in self._numbers.items()])
 
     def request(self, symbol: str, i: int) -> Any:
         """The scorer's request for bar ``i``: the one the backtest sends for that bar."""
