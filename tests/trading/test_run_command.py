@@ -7,14 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from core.clock import SystemClock
 from core.domain import OrderKind
 from data.loader import save_ohlcv_csv
 from data.synthetic import synthetic_ohlcv
@@ -108,16 +106,6 @@ def _fills_if_any(path: Path) -> list[tuple[str, str, str, str]]:
         return fills_of(path) if path.exists() else []
     except Exception:  # the writer may be creating it right now
         return []
-
-
-@pytest.fixture
-def live_fake() -> Iterator[FakeBinance]:
-    now = SystemClock().now()
-    start = (now - timedelta(hours=600)).replace(minute=0, second=0, microsecond=0)
-    history = synthetic_ohlcv(601, timeframe="1h", start=start, seed=5, start_price=40_000.0)
-    with FakeBinance(clock=SystemClock()) as fake:
-        fake.set_klines("BTCUSDT", "1h", history)
-        yield fake
 
 
 def test_paper_once_decides_on_the_latest_closed_bar(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,6 @@ import pandas as pd
 import pytest
 
 from backtest.engine import BacktestConfig, run_backtest
-from core.clock import SystemClock
 from core.domain import OrderKind
 from data.loader import load_ohlcv, save_ohlcv_csv
 from data.synthetic import synthetic_ohlcv
@@ -117,16 +114,6 @@ def test_a_user_file_checks_backtests_and_replays_trade_for_trade(
     assert [pd.Timestamp(f.at) for f in exits] == closed["exit_time"].tolist()
     np.testing.assert_allclose([float(f.price) for f in exits], closed["exit_price"],
                                rtol=1e-9, atol=0)
-
-
-@pytest.fixture
-def live_fake() -> Iterator[FakeBinance]:
-    now = SystemClock().now()
-    start = (now - timedelta(hours=600)).replace(minute=0, second=0, microsecond=0)
-    history = synthetic_ohlcv(601, timeframe="1h", start=start, seed=5, start_price=40_000.0)
-    with FakeBinance(clock=SystemClock()) as fake:
-        fake.set_klines("BTCUSDT", "1h", history)
-        yield fake
 
 
 def test_a_user_file_paper_trades_once(
