@@ -37,13 +37,53 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
 
 
+EXAMPLES = """\
+examples (offline first, then the exchange):
+  python main.py demo-data                 # a SYNTHETIC market file in state/, no network
+  python main.py backtest --data state/SYNTHUSDT_1h_synthetic_demo.csv --report state/demo.html
+  python main.py run --replay state/SYNTHUSDT_1h_synthetic_demo.csv --speed max
+  python main.py fetch --symbol BTC/USDT --timeframe 1h --since 2024-01-01
+  python main.py sweep --data FILE         # every parameter combination, out-of-sample check
+  python main.py run                       # paper trading on live public prices (the default)
+  python main.py status                    # then: halt --reason WHY / resume --reason WHY
+
+`python main.py COMMAND --help` shows a command's options.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Return the parser with every subcommand that works today."""
-    parser = _Parser(prog="main.py", description="Risk-first crypto trading bot.")
+    """Return the parser with every subcommand, in the order a new user meets them."""
+    parser = _Parser(
+        prog="main.py", description="Risk-first crypto trading bot.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(
         dest="command", required=False, metavar="COMMAND", parser_class=_Parser
     )
+    # Each module registers its command importing only the standard library: the heavy work is
+    # imported inside the command's run function, so that --help stays instant.
+    from backtest.cli import add_backtest_command
+    from backtest.sweep import add_sweep_parser
+    from data.demo_command import add_demo_parser
+    from signals.check_command import add_check_parser, add_strategies_parser
+    from signals.score_command import add_score_parser
+    from trading.operator import add_operator_parsers
+    from trading.run_command import add_run_parser
+
+    add_demo_parser(commands)
+    _add_fetch_parser(commands)
+    add_strategies_parser(commands)
+    add_check_parser(commands)
+    add_backtest_command(commands)
+    add_sweep_parser(commands)
+    add_score_parser(commands)
+    add_run_parser(commands)
+    add_operator_parsers(commands)
+    return parser
+
+
+def _add_fetch_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     fetch = commands.add_parser(
         "fetch",
         help="download closed OHLCV bars into the local cache",
@@ -58,24 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
     fetch.set_defaults(run=_cmd_fetch)
-    from backtest.cli import add_backtest_command
-    from backtest.sweep import add_sweep_parser
-    from data.demo_command import add_demo_parser
-    from signals.check_command import add_check_parser, add_strategies_parser
-    from signals.score_command import add_score_parser
-    from trading.operator import add_operator_parsers
-
-    add_score_parser(commands)
-    add_demo_parser(commands)
-    add_backtest_command(commands)
-    add_operator_parsers(commands)
-    add_sweep_parser(commands)
-    add_check_parser(commands)
-    add_strategies_parser(commands)
-    from trading.run_command import add_run_parser
-
-    add_run_parser(commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
