@@ -233,12 +233,27 @@ def _write_files(
             summary=_summary_rows(outcome),
         ))
     if outcome.engine == "full" and not checks_passed:
-        log.warning("Kelly inputs not saved: the strategy failed its checks")
+        _forget(args, environ, outcome, clock)
     elif outcome.engine == "full":
         target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
         saved = saved_backtest(outcome, gates, clock)
         files["kelly"] = str(save_backtest_results(target, saved))
     return files
+
+
+def _forget(args: argparse.Namespace, environ: Mapping[str, str], outcome: Outcome,
+            clock: Clock) -> None:
+    """No Kelly inputs from a strategy that failed its checks, and none kept from before."""
+    from risk.backtest_store import forget_backtest_result
+
+    target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
+    key = saved_backtest(outcome, (), clock).key
+    if forget_backtest_result(target, key):
+        log.warning("Kelly inputs not saved, and the earlier result of this strategy for %s %s "
+                    "removed from %s: the strategy failed its checks", key.symbol,
+                    key.timeframe, target)
+    else:
+        log.warning("Kelly inputs not saved: the strategy failed its checks")
 
 
 def write_trades_csv(trades: pd.DataFrame, path: str | Path) -> Path:

@@ -54,6 +54,24 @@ def save_backtest_results(path: str | os.PathLike[str], saved: SavedBacktest) ->
         return write_atomically(target, lambda fh: fh.write(text), binary=False)
 
 
+def forget_backtest_result(path: str | os.PathLike[str], key: ResultKey) -> bool:
+    """Remove the result saved under ``key`` (locked, atomic); True when there was one.
+
+    A backtest whose strategy failed its checks calls it: an older result of the same id
+    (a file edited under the same ``version``) must not size or promote the strategy now.
+    """
+    target = Path(path)
+    if not target.is_file():
+        return False
+    with _locked(target):
+        results = _results_so_far(target)
+        if results.pop(key, None) is None:
+            return False
+        text = json.dumps(store_to_json(results), indent=2, allow_nan=False) + "\n"
+        write_atomically(target, lambda fh: fh.write(text), binary=False)
+        return True
+
+
 def store_to_json(results: Mapping[ResultKey, SavedBacktest]) -> dict[str, Any]:
     """The file's JSON object, results sorted by key so that equal stores read alike."""
     ordered = sorted(results.items(), key=lambda item: item[0].text)

@@ -175,3 +175,32 @@ def test_paper_refuses_a_peek_on_its_first_window_before_deciding(
     assert "look-ahead" in capsys.readouterr().err
     with Journal(tmp_path / "state" / "paper" / "journal.sqlite3") as journal:
         assert journal.recent_decisions(5) == []  # the bar rolled back: nothing decided
+
+
+HONEST_V1 = """
+class Edited:
+    version = "1"
+    warmup_bars = 2
+
+    def signals(self, bars):
+        before = bars["close"].shift(1)
+        return (bars["close"] > before).astype(int) - (bars["close"] < before).astype(int)
+"""
+
+
+def test_a_failed_check_also_removes_the_earlier_result_of_the_same_id(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The user edits the file but keeps version "1": the id stays, the evidence must not.
+    env = env_for(tmp_path)
+    path = write(tmp_path, "edited", HONEST_V1)
+    kelly = tmp_path / "kelly.json"
+    argv = ["backtest", "--data", str(data), "--strategy", f"{path}:Edited", "--kelly-out",
+            str(kelly), "--json"]
+    assert main(argv, environ=env) in (0, 3)
+    strategy_id = json.loads(capsys.readouterr().out)["strategy_id"]
+    assert strategy_id in kelly.read_text()
+    write(tmp_path, "edited", HONEST_V1.replace("shift(1)", "shift(-1)"))  # now it peeks
+    assert main(argv, environ=env) == 3
+    assert json.loads(capsys.readouterr().out)["strategy_id"] == strategy_id
+    assert strategy_id not in kelly.read_text()
