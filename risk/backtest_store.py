@@ -51,7 +51,9 @@ def save_backtest_results(path: str | os.PathLike[str], saved: SavedBacktest) ->
         results = _results_so_far(target)
         results[saved.key] = saved
         text = json.dumps(store_to_json(results), indent=2, allow_nan=False) + "\n"
-        return write_atomically(target, lambda fh: fh.write(text), binary=False)
+        # private: the bot's own state (sizing inputs), not an output for others to read.
+        return write_atomically(target, lambda fh: fh.write(text), binary=False,
+                                private=True)
 
 
 def forget_backtest_result(path: str | os.PathLike[str], key: ResultKey) -> bool:
