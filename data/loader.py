@@ -1,8 +1,10 @@
 """Read OHLCV files (CSV, CSV.gz, parquet) into the house frame, checked by the integrity rules.
 
 File format (as in ../shared/data): header ``timestamp,open,high,low,close,volume``; timestamp is
-the candle open time in integer milliseconds since the epoch, UTC. Extra columns are ignored.
-Parquet files may instead carry a UTC DatetimeIndex named ``timestamp`` (what the cache writes).
+the candle open time in integer milliseconds since the epoch, UTC. Also read: a ``date`` column
+instead of ``timestamp``, headers in any capitalisation, and times as epoch seconds or ISO 8601
+text (data.timestamps). Extra columns are ignored. Parquet files may instead carry a
+DatetimeIndex (what the cache writes).
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import pandas as pd
 
 from core.errors import DataError
 from core.files import write_atomically
+from data.cells import column_numbers
 from data.integrity import (
     DEFAULT_MAX_JUMP,
     INDEX_NAME,
@@ -27,13 +29,14 @@ from data.integrity import (
     check_ohlcv,
     ohlcv_frame,
 )
+from data.timestamps import open_times_ms
 
 log = logging.getLogger(__name__)
 
 FILE_COLUMNS: tuple[str, ...] = (INDEX_NAME, *OHLCV_COLUMNS)
-# Millisecond open times of any real market fall after 1973-03-03 (1e11 ms); smaller values are
-# almost surely seconds (every bar in January 1970), larger than 2255 (9e12 ms) microseconds.
-_PLAUSIBLE_MS = (100_000_000_000, 9_000_000_000_000)
+# freqtrade and most exports name the open time "date"; ours and the exchange's "timestamp".
+TIME_COLUMNS: tuple[str, ...] = (INDEX_NAME, "date")
+_KNOWN = frozenset((*TIME_COLUMNS, *OHLCV_COLUMNS))
 # What pandas / pyarrow / gzip raise on a broken file: bad values, truncated or not-gzip data.
 _READ_ERRORS = (ValueError, OSError, EOFError, zlib.error)
 
@@ -69,25 +72,55 @@ def load_ohlcv(
 
 
 def frame_from_table(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    """Turn a table with a ms ``timestamp`` column and OHLCV columns into the house frame."""
-    missing = [c for c in FILE_COLUMNS if c not in raw.columns]
+    """Turn a table with a time column (timestamp or date) and OHLCV columns into the frame."""
+    names = _column_names(raw, source)
+    if raw.empty:
+        raise DataError(f"{source}: the file has no rows", source=source, rule="file")
+    time = names[INDEX_NAME]
+    ts = open_times_ms(raw[time], name=str(time), source=source)
+    values = np.column_stack([
+        column_numbers(raw[names[c]], str(names[c]), source, required=False)
+        for c in OHLCV_COLUMNS
+    ])
+    return ohlcv_frame(ts, values)
+
+
+def _column_names(raw: pd.DataFrame, source: str) -> dict[str, Hashable]:
+    """The file's name of each column the frame needs ("Close" for close), keyed lower case."""
+    found: dict[str, Hashable] = {}
+    for column in raw.columns:
+        key = _key(column)
+        if key not in _KNOWN:
+            continue
+        if key in found:
+            raise DataError(f"{source}: columns {found[key]!r} and {column!r} are both {key!r} "
+                            "(headers are read in any capitalisation); keep one",
+                            source=source, rule="columns")
+        found[key] = column
+    if INDEX_NAME in found and "date" in found:
+        log.info("%s: both %r and %r columns; times are read from %r", source,
+                 found[INDEX_NAME], found["date"], found[INDEX_NAME])
+    elif "date" in found:
+        found[INDEX_NAME] = found["date"]
+    missing = [c for c in FILE_COLUMNS if c not in found]
     if missing:
         raise DataError(
-            f"{source}: missing column(s) {missing}; expected header {','.join(FILE_COLUMNS)}",
+            f"{source}: missing column(s) {missing}; expected a timestamp (or date) column and "
+            f"{', '.join(OHLCV_COLUMNS)}, in any capitalisation",
             source=source,
             rule="columns",
         )
-    if raw.empty:
-        raise DataError(f"{source}: the file has no rows", source=source, rule="file")
-    ts = _timestamps_ms(raw[INDEX_NAME], source)
-    values = np.column_stack([_numbers(raw[c], c, source) for c in OHLCV_COLUMNS])
-    return ohlcv_frame(ts, values)
+    return found
+
+
+def _key(column: Hashable) -> str:
+    return str(column).strip().lower()
 
 
 def _read_csv(file: Path) -> pd.DataFrame:
     # The C parser with a column filter reads the 58k-row file in ~20 ms; values stay as
     # parsed so that a bad cell can be reported with its row below.
-    return pd.read_csv(file, usecols=lambda c: c in FILE_COLUMNS)
+    return pd.read_csv(file, usecols=lambda c: _key(c) in _KNOWN)
 
 
 def _read_parquet(file: Path) -> pd.DataFrame:
@@ -105,53 +138,11 @@ def _read(reader: Callable[[Path], pd.DataFrame], file: Path, source: str) -> pd
 
 
 def _index_to_column(raw: pd.DataFrame) -> pd.DataFrame:
-    if isinstance(raw.index, pd.DatetimeIndex) and INDEX_NAME not in raw.columns:
+    if isinstance(raw.index, pd.DatetimeIndex) and not any(
+        _key(c) in TIME_COLUMNS for c in raw.columns
+    ):
         return raw.reset_index(names=INDEX_NAME)
     return raw
-
-
-def _timestamps_ms(column: pd.Series, source: str) -> np.ndarray:
-    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
-        stamps = pd.DatetimeIndex(column)
-        if stamps.tz is None:
-            stamps = stamps.tz_localize("UTC")
-        return np.asarray(stamps.as_unit("ms").asi8, dtype=np.int64)
-    numbers = _numbers(column, INDEX_NAME, source)
-    fractional = np.flatnonzero(numbers != np.floor(numbers))
-    if fractional.size:
-        _bad_cell(source, int(fractional[0]), INDEX_NAME, column, "is not whole milliseconds")
-    ts = numbers.astype(np.int64)
-    outside = np.flatnonzero((ts < _PLAUSIBLE_MS[0]) | (ts > _PLAUSIBLE_MS[1]))
-    if outside.size:
-        _bad_cell(
-            source, int(outside[0]), INDEX_NAME, column, "is not milliseconds since the epoch"
-        )
-    return ts
-
-
-def _numbers(column: pd.Series, name: str, source: str) -> np.ndarray:
-    """Column as float64; a cell that is not a number is reported with its row."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        values = np.asarray(column, dtype=np.float64)
-    else:
-        values = np.asarray(pd.to_numeric(column, errors="coerce"), dtype=np.float64)
-        bad = np.flatnonzero(np.isnan(values) & np.asarray(column.notna()))
-        if bad.size:
-            _bad_cell(source, int(bad[0]), name, column, "is not a number")
-    if name == INDEX_NAME and np.isnan(values).any():
-        _bad_cell(source, int(np.flatnonzero(np.isnan(values))[0]), name, column, "is empty")
-    return values
-
-
-def _bad_cell(source: str, row: int, name: str, column: pd.Series, what: str) -> NoReturn:
-    cell = column.iloc[row]
-    cell = cell.item() if isinstance(cell, np.generic) else cell  # 1.5, not np.float64(1.5)
-    raise DataError(
-        f"{source}: row {row} column {name!r} value {cell!r} {what}",
-        source=source,
-        row=row,
-        rule="parse",
-    )
 
 
 def save_ohlcv_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

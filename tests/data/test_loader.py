@@ -62,7 +62,11 @@ def test_parquet_with_ms_column_or_datetime_index(tmp_path: Path, bars: pd.DataF
             HEADER + "1704067200000,1,2,1,1,5\n1704070800000.5,1,2,1,1,5\n",
             "row 1 column 'timestamp' value 1704070800000.5 is not whole milliseconds",
         ),
-        ("x.csv", HEADER + "1704067200,1,2,1,1,5\n", "is not milliseconds since the epoch"),
+        (
+            "x.csv",
+            HEADER + "1704067200000,1,2,1,1,5\n1704070800,1,2,1,1,5\n",
+            "row 1 column 'timestamp' value 1704070800 is not milliseconds since the epoch",
+        ),
         ("x.csv", HEADER + "1704067200000,1,2,1,1,5\n,1,2,1,1,5\n", "row 1 column 'timestamp'"),
         ("x.csv.gz", "not gzip at all", "cannot read the file"),
         ("x.parquet", "not parquet", "cannot read the file"),
