@@ -36,3 +36,15 @@ def test_save_then_load_round_trips_exactly(tmp_path: Path) -> None:
     for name in ("bars.csv", "bars.csv.gz"):
         back = load_ohlcv(save_ohlcv_csv(frame, tmp_path / name))
         pd.testing.assert_frame_equal(back, frame, check_exact=False, rtol=1e-15)
+
+
+def test_the_default_file_goes_to_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not written relative to where the command runs
+    state = tmp_path / "elsewhere" / "state"
+    assert main(["demo-data", "--bars", "500"], environ={"TRADINGBOT_STATE_DIR": str(state)}) == 0
+    out = state / "SYNTHUSDT_1h_synthetic_demo.csv"
+    assert len(load_ohlcv(out)) == 500
+    assert capsys.readouterr().out.endswith(f" to {out}\n")
+    assert not (tmp_path / "state").exists()
