@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from core.clock import Clock
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError, ExchangeUnavailable
 from data.cache import default_cache_dir
 from data.fetcher import fetch_ohlcv, make_exchange, parse_since
 from data.loader import load_ohlcv, symbol_from_file_name
@@ -30,6 +30,10 @@ DEFAULT_SYMBOL = "BTC/USDT"
 DEFAULT_TIMEFRAME = "1h"
 DEFAULT_LOOKBACK = timedelta(days=365)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OFFLINE_HINT = ("without a network, backtest a file: --data FILE "
+                "(`python main.py demo-data` writes a synthetic one)")
+
+
 @dataclass(frozen=True)
 class Bars:
     """Closed bars (UTC index, warm-up included) and where they came from."""
@@ -98,10 +102,14 @@ def _from_exchange(
     # Fetch the warm-up bars too: the cache keeps them for the next run.
     fetch_from = max(0, since_ms - (warmup - 1) * step)
     base_url = environ.get(EXCHANGE_URL_ENV, "").strip() or None
-    frame = fetch_ohlcv(
-        symbol, timeframe, since=_EPOCH + timedelta(milliseconds=fetch_from),
-        exchange_id=args.exchange, exchange=make_exchange(args.exchange, base_url=base_url),
-        clock=clock, cache_dir=default_cache_dir(environ),
-    )
+    try:
+        frame = fetch_ohlcv(
+            symbol, timeframe, since=_EPOCH + timedelta(milliseconds=fetch_from),
+            exchange_id=args.exchange, exchange=make_exchange(args.exchange, base_url=base_url),
+            clock=clock, cache_dir=default_cache_dir(environ),
+        )
+    except ExchangeUnavailable as e:
+        # No --data was given, so the user may not know the exchange was needed at all.
+        raise type(e)(f"{e}; {OFFLINE_HINT}") from e
     source = f"{args.exchange} {symbol} {timeframe} (cache {default_cache_dir(environ)})"
     return Bars(frame=frame, symbol=symbol, timeframe=timeframe, source=source), since_ms
