@@ -9,6 +9,7 @@ cron mail), or JSON with ``--json``. Nothing here imports pandas: ``status`` mus
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
@@ -36,7 +37,6 @@ from journal import (
     Journal,
     RunMode,
     RunRow,
-    Trade,
     last_bar_key,
 )
 
@@ -50,11 +50,18 @@ _CommandFn = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """A titled table for the screen; rendered with rich or as plain aligned text."""
+    """A titled table for the screen; rendered with rich or as plain aligned text.
+
+    ``fold`` names the free-text columns that may wrap on a terminal; the others are kept
+    whole (a symbol or a time is never cut). None: every column folds. ``optional`` names the
+    columns left out, in that order, while the table is wider than the terminal.
+    """
 
     title: str
     columns: tuple[str, ...]
     rows: list[tuple[str, ...]]
+    fold: tuple[str, ...] | None = None
+    optional: tuple[str, ...] = ()
 
 
 Block = str | Section
@@ -149,14 +156,19 @@ def run_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Print trades and P&L; with ``--csv`` also export every fill."""
+    """Print trades, P&L and halts; with ``--csv`` also export every fill."""
+    from trading.operator_report import MAX_HALT_ROWS, exit_reasons, report_blocks
+
     if args.csv is not None:  # before the journal is opened: the CSV must never replace it
         check_output_path(args.csv, env, option="--csv")
     with _open(env, args.mode) as journal:
         trades = journal.trades()
+        exits = exit_reasons(journal, trades[-args.last:])
+        halts = journal.recent_halts(MAX_HALT_ROWS)
         written = None if args.csv is None else _export(journal, args.csv)
         where = f"{args.mode} journal {journal.path}"
-    render(report_blocks(trades, last=args.last, where=where), terminal=sys.stdout.isatty())
+    blocks = report_blocks(trades, last=args.last, where=where, exits=exits, halts=halts)
+    render(blocks, terminal=sys.stdout.isatty())
     if written is not None:
         print(f"wrote {written} fill rows to {args.csv} (UTC times, exact amounts, realised "
               "P&L on each trade's closing fill)")
@@ -304,38 +316,6 @@ def _as_of(journal: Journal, mode: str, now: datetime) -> datetime:
     return account.at if replay and account is not None else now
 
 
-def report_blocks(trades: Sequence[Trade], *, last: int, where: str) -> list[Block]:
-    """The report screen: totals per quote currency, then the last ``last`` trades."""
-    closed = [t for t in trades if t.pnl is not None]
-    wins = sum(1 for t in closed if t.pnl is not None and t.pnl > 0)
-    rate = f" ({wins / len(closed):.1%})" if closed else ""
-    blocks: list[Block] = [
-        f"Report of the {where}",
-        f"Trades: {len(closed)} closed, {len(trades) - len(closed)} open; {wins} wins{rate}, "
-        f"{len(closed) - wins} losses or flat",
-    ]
-    for quote in sorted({t.quote for t in closed}):
-        mine = [t for t in closed if t.quote == quote]
-        pnl = sum((t.pnl for t in mine if t.pnl is not None), Decimal(0))
-        fees = sum((t.fees for t in mine), Decimal(0))
-        blocks.append(f"Realised P&L {_num(pnl, '+,.2f')} {quote} after "
-                      f"{_num(fees)} {quote} fees")
-    other: dict[str, Decimal] = {}
-    for asset, amount in (f for t in closed for f in t.other_fees):
-        other[asset] = other.get(asset, Decimal(0)) + amount
-    if other:  # e.g. fees paid in BNB: a cost the quote-currency P&L above does not hold
-        blocks.append("Fees in other assets, not in the P&L: "
-                      + ", ".join(f"{a} {v}" for a, v in sorted(other.items())))
-    shown = list(trades)[-last:]
-    blocks.append(Section(
-        f"Last {len(shown)} of {len(trades)} trades",
-        ("#", "symbol", "side", "opened", "closed", "amount", "entry", "exit", "fees", "P&L"),
-        [(str(t.number), t.symbol, t.side, _when(t.opened_at), _when(t.closed_at),
-          _px(t.amount), _px(t.entry_price), _px(t.exit_price), _num(t.fees),
-          _num(t.pnl, "+,.2f")) for t in shown]))
-    return blocks
-
-
 def _export(journal: Journal, path: Path) -> int:
     rows: list[int] = []
     try:  # atomic: a full disk leaves the previous export, never half a file
@@ -354,19 +334,40 @@ def render(blocks: Sequence[Block], *, terminal: bool) -> None:
         print("\n".join(b if isinstance(b, str) else _plain(b) for b in blocks))
         return
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=True)
     for block in blocks:
         if isinstance(block, str) or not block.rows:
             console.print(block if isinstance(block, str) else _plain(block), markup=False)
             continue
-        table = Table(title=block.title, title_justify="left")
-        for name in block.columns:
-            table.add_column(name, overflow="fold")
-        for row in block.rows:
-            table.add_row(*row)
+        table, dropped = _fitted(block, console.width)
         console.print(table)
+        if dropped:  # wrapped at words, unlike the rest: it must not widen the screen
+            console.print(f"(hidden at {console.width} columns: {', '.join(dropped)}; a wider "
+                          "terminal or a pipe shows them)", markup=False, soft_wrap=False)
+
+
+def _fitted(block: Section, width: int) -> tuple[Any, list[str]]:
+    """The block as a rich Table, leaving out its optional columns until it fits ``width``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    # Measured on a wide console: the real console clamps a measurement to its own width.
+    ruler = Console(width=10_000, file=io.StringIO())
+    dropped: list[str] = []
+    while True:
+        keep = [i for i, name in enumerate(block.columns) if name not in dropped]
+        table = Table(title=block.title, title_justify="left")
+        for i in keep:
+            name = block.columns[i]
+            whole = block.fold is not None and name not in block.fold
+            table.add_column(name, overflow="ellipsis" if whole else "fold", no_wrap=whole)
+        for row in block.rows:
+            table.add_row(*(row[i] for i in keep))
+        left = [c for c in block.optional if c not in dropped]
+        if not left or ruler.measure(table).minimum <= width:
+            return table, dropped
+        dropped.append(left[0])
 
 
 def _plain(section: Section) -> str:

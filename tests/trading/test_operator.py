@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,7 +28,8 @@ from data.synthetic import synthetic_ohlcv
 from journal import Action, Actor, HaltEventKind, Journal, Trade, last_bar_key
 from main import main
 from risk.config import RiskConfig
-from trading.operator import read_status, render, report_blocks, status_blocks
+from trading.operator import read_status, render, status_blocks
+from trading.operator_report import report_blocks
 from trading.replay import ReplayResult, replay
 from trading.setup import StrategySettings
 
@@ -311,9 +313,9 @@ def test_report_totals_trades_and_exports_every_fill(
     fees = sum((t.fees for t in trades if t.pnl is not None), Decimal(0))
     assert f"Realised P&L {pnl:+,.2f} USDT after {fees:,.2f} USDT fees" in text
     assert f"Last 3 of {len(trades)} trades:" in text
-    last_row = text.splitlines()[-2].split()
-    assert last_row[0] == str(trades[-1].number)
-    assert last_row[-1] == "-"
+    table_rows = [line.split() for line in text.splitlines() if line.startswith("  ")]
+    last_row = next(r for r in reversed(table_rows) if r[0] == str(trades[-1].number))
+    assert last_row[-3:] == ["-", "-", "open"]  # an open trade: no P&L, no return, no reason
     with csv_path.open(encoding="utf-8", newline="") as written:
         assert written.read() == expected_csv.getvalue()
     assert text.splitlines()[-1].startswith(f"wrote {rows} fill rows to {csv_path}")
@@ -353,3 +355,96 @@ def test_report_shows_fees_paid_in_another_asset_apart_from_the_pnl() -> None:
     assert "Trades: 1 closed, 0 open; 1 wins (100.0%), 0 losses or flat" in blocks
     assert "Realised P&L +1.00 USDT after 0.00 USDT fees" in blocks
     assert "Fees in other assets, not in the P&L: BNB 0.00021" in blocks
+
+
+def _report_of(env: Mapping[str, str], last: int = 20) -> list[object]:
+    from trading.operator_report import MAX_HALT_ROWS, exit_reasons
+
+    with Journal(journal_path(env, "replay")) as journal:
+        trades = journal.trades()
+        return list(report_blocks(trades, last=last, where="replay journal",
+                                  exits=exit_reasons(journal, trades),
+                                  halts=journal.recent_halts(MAX_HALT_ROWS)))
+
+
+def test_report_at_80_columns_keeps_every_cell_whole(
+    latched: dict[str, str], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    render(_report_of(latched), terminal=True)  # type: ignore[arg-type]
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if line.startswith("│")]
+    trade_rows = [r for r in rows if "BTC/USDT" in r]
+    assert trade_rows, lines
+    for row in trade_rows:  # the symbol and the time whole, a return and why it closed
+        assert re.search(r"│ BTC/USDT │ buy  │ 2024-\d\d-\d\d \d\d:\d\d │", row), row
+        assert re.search(r"[+-]\d+\.\d\d% │ (stop|signal|halt) +│$", row), row
+    text = "\n".join(lines)
+    assert "(hidden at 80 columns: amount, fees, closed (UTC), entry, exit;" in text
+    assert "Halts: 1 drawdown_latch" in text
+    assert "│ drawdown_latch │ bot   │ Max drawdown" in text
+
+
+def test_report_at_200_columns_shows_every_column(
+    latched: dict[str, str], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    render(_report_of(latched), terminal=True)  # type: ignore[arg-type]
+    text = capsys.readouterr().out
+    for header in ("closed (UTC)", "amount", "entry", "exit", "fees", "held", "return",
+                   "exit reason"):
+        assert f" {header} " in text
+    assert "hidden at" not in text
+
+
+def test_report_says_why_each_trade_closed_from_its_closing_order(
+    latched: dict[str, str],
+) -> None:
+    from trading.operator_report import exit_reasons
+
+    with Journal(journal_path(latched, "replay")) as journal:
+        trades = journal.trades()
+        reasons = exit_reasons(journal, trades)
+        kinds = {t.number: journal.find_order(t.client_ids[-1]) for t in trades}
+    assert set(reasons) == {t.number for t in trades if t.closed_at is not None}
+    for number, reason in reasons.items():
+        order = kinds[number]
+        assert order is not None
+        assert reason == ("stop" if order.kind is OrderKind.STOP else order.reason.split()[0])
+    assert "stop" in reasons.values()
+
+
+def test_exit_reason_words_and_a_stop_known_only_by_its_id() -> None:
+    from core.domain import Order
+    from trading.operator_report import exit_reasons
+
+    opened = datetime(2025, 1, 2, 3, tzinfo=UTC)
+
+    def trade(number: int, closing_id: str) -> Trade:
+        return Trade(number=number, symbol="BTC/USDT", side=Side.BUY, opened_at=opened,
+                     closed_at=opened + timedelta(hours=2), amount=Decimal(1),
+                     entry_price=Decimal(100), exit_price=Decimal(99), fees=Decimal(0),
+                     other_fees=(), pnl=Decimal(-1), quote="USDT",
+                     client_ids=("tb-BTCUSDT-202501020300-E", closing_id))
+
+    orders = {
+        "x1": Order("BTC/USDT", Side.SELL, Decimal(0), kind=OrderKind.EXIT,
+                    reason="halt: manual stop for the news; closing at the next open"),
+        "x2": Order("BTC/USDT", Side.SELL, Decimal(0), kind=OrderKind.EXIT,
+                    reason="signal -1 closes the long"),
+    }
+
+    class Orders:
+        def find_order(self, client_id: str) -> Order | None:
+            return orders.get(client_id)
+
+    trades = [trade(1, "x1"), trade(2, "x2"), trade(3, "tb-BTCUSDT-202501020400-S1"),
+              trade(4, "other-tool-id")]
+    assert exit_reasons(Orders(), trades) == {  # type: ignore[arg-type]
+        1: "halt", 2: "signal", 3: "stop", 4: "-"}
+    row = report_blocks(trades[:1], last=1, where="x", exits={1: "halt"})[-2]
+    assert row.rows[0][-3:] == ("-1.00", "-1.00%", "halt")  # type: ignore[union-attr]
+    assert row.rows[0][5] == "2h 0m"  # type: ignore[union-attr]
