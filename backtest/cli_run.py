@@ -95,6 +95,9 @@ def run_backtest_command(
     _check_outputs(args, environ)
     bars = load_bars(args, environ, clock=clock, warmup=config.strategy.warmup_bars)
     config = replace(config, symbol=bars.symbol)
+    from backtest.compile_notice import announce_first_compile
+
+    announce_first_compile()  # a cold numba cache costs 10-20 s once: say so on a terminal
     if args.engine == "seed":
         outcome = _run_seed(config, bars)
     else:
