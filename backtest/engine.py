@@ -11,13 +11,15 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from backtest import kernel
-from core.errors import DataError
+from backtest.sizing_stop import SizingStop, find_sizing_stop
+from core.errors import ConfigError, DataError
 from risk.config import RiskConfig, check_account
 from risk.saved_backtest import KellyInputs as KellyInputs  # kept importable from here
 from signals.scorer import FixedScorer, Score, Scorer
@@ -43,6 +45,16 @@ EVENT_NAMES = {
     kernel.EV_DRAWDOWN_LATCH: "drawdown_latch",
 }
 
+# kelly_min_trades of a fixed-size run: a count of closed trades no run reaches.
+NEVER_KELLY = 2**62
+
+
+class Sizing(StrEnum):
+    """How entries are sized: the full pipeline's half-Kelly, or always the default size."""
+
+    PIPELINE = "pipeline"  # default size until kelly_min_trades have closed, then half-Kelly
+    FIXED = "fixed"  # default_position_pct x conviction for every entry: the signal's own edge
+
 
 @dataclass(frozen=True, slots=True)
 class BacktestConfig:
@@ -58,6 +70,9 @@ class BacktestConfig:
         default_position_pct: size (x conviction) until ``kelly_min_trades`` trades have closed.
         kelly_min_trades: closed trades needed before half-Kelly sizes positions.
         flatten_on_halt: close an open position at the next open when the drawdown latch trips.
+        sizing: ``pipeline`` (what paper and live do) or ``fixed``: every entry at
+            ``default_position_pct`` x conviction, half-Kelly never sizes (the signal's own edge
+            with the same costs, stops and kill switches).
     """
 
     symbol: str = "BTC/USDT"
@@ -69,8 +84,14 @@ class BacktestConfig:
     default_position_pct: float = 0.01
     kelly_min_trades: int = 50
     flatten_on_halt: bool = True
+    sizing: Sizing = Sizing.PIPELINE
 
     def __post_init__(self) -> None:
+        try:  # "fixed" from a settings file becomes Sizing.FIXED
+            object.__setattr__(self, "sizing", Sizing(self.sizing))
+        except ValueError:
+            raise ConfigError(f"sizing must be one of {', '.join(Sizing)}, got "
+                              f"{self.sizing!r}") from None
         check_account(init_cash=self.init_cash, fee=self.fee, slippage=self.slippage,
                       default_position_pct=self.default_position_pct,
                       kelly_min_trades=self.kelly_min_trades)
@@ -84,7 +105,8 @@ class BacktestConfig:
             max_position_pct=r.max_position_pct, daily_loss_limit_pct=r.daily_loss_limit_pct,
             max_drawdown_pct=r.max_drawdown_pct, min_conviction=float(r.min_conviction),
             default_position_pct=float(self.default_position_pct),
-            kelly_min_trades=int(self.kelly_min_trades),
+            kelly_min_trades=NEVER_KELLY if self.sizing == Sizing.FIXED
+            else int(self.kelly_min_trades),
             cooldown_after_losses=int(r.cooldown_after_losses),
             cooldown_ms=int(r.cooldown_minutes) * 60_000,
             max_entries_per_day=int(r.max_entries_per_day),
@@ -123,6 +145,15 @@ class BacktestResult:
     def rejections(self) -> dict[str, int]:
         """Refused entries by reason."""
         return {name: int(n) for name, n in zip(REJECTION_NAMES, self.raw.rejections, strict=True)}
+
+    def sizing_stop(self) -> SizingStop | None:
+        """When and why half-Kelly refused every later entry; None when it never did."""
+        c = self.config
+        return find_sizing_stop(
+            self.raw, utc_index(self.bars), kelly_min_trades=c.kernel_params().kelly_min_trades,
+            default_position_pct=c.default_position_pct,
+            max_position_pct=c.risk.max_position_pct,
+        )
 
     def kelly_inputs(self) -> KellyInputs:
         """Kelly inputs from the closed trades of the whole run (what the live loop reads)."""

@@ -47,6 +47,7 @@ REJ_CONVICTION = 4
 REJ_SUPPRESSED = 5
 REJ_SIZE_ZERO = 6
 N_REJ = 7
+NO_REFUSAL = -1  # KernelResult.refused at a close that refused no entry
 
 # Columns of the trades matrix.
 T_ENTRY_IDX, T_EXIT_IDX, T_SIZE, T_ENTRY_PRICE, T_EXIT_PRICE = 0, 1, 2, 3, 4
@@ -88,6 +89,7 @@ class KernelResult(NamedTuple):
     halt: np.ndarray  # (n_bars,) int8 halt code in force after each close
     events: np.ndarray  # (n_events, 2) int64: bar index, EV_* kind
     rejections: np.ndarray  # (N_REJ,) int64 counts of refused entries by reason
+    refused: np.ndarray  # (n_bars,) int8 REJ_* reason of the entry refused at each close, or -1
     need_score: int  # bar index whose conviction is needed, or -1 when the run completed
 
 
@@ -364,7 +366,7 @@ def _decide(
 def _run_bars(start: int, inputs: Any, out: Any, st: Any, p: Any) -> int:
     """Run bars from ``start`` until the end, a needed score or full buffers; next bar to run."""
     open_, low, close, time_ms, signal, conviction, suppress = inputs
-    orders, trades, events, equity, halt, rejections = out
+    orders, trades, events, equity, halt, rejections, refused = out
     n: int = close.shape[0]
     for i in range(start, n):
         if (st.n_orders + ORDERS_PER_BAR > orders.shape[0]
@@ -392,6 +394,7 @@ def _run_bars(start: int, inputs: Any, out: Any, st: Any, p: Any) -> int:
                 return n
             if why >= 0:
                 rejections[why] += 1
+                refused[i] = why  # which bar, not only how many: the sizing stop's first bar
     return n
 
 
@@ -414,12 +417,14 @@ def simulate(
     equity = np.empty(n)
     halt = np.zeros(n, dtype=np.int8)
     rejections = np.zeros(N_REJ, dtype=np.int64)
+    refused = np.full(n, NO_REFUSAL, dtype=np.int8)
     state = _new_state(p.init_cash)
     st = state[0]
     inputs = (open_, low, close, time_ms, signal, conviction, suppress)
     i = _int64(0)
     while True:
-        i = _run_bars(i, inputs, (orders, trades, events, equity, halt, rejections), st, p)
+        out = (orders, trades, events, equity, halt, rejections, refused)
+        i = _run_bars(i, inputs, out, st, p)
         if i >= n:
             break
         orders = _grow(orders, st.n_orders, ORDERS_PER_BAR)
@@ -429,7 +434,7 @@ def simulate(
         # Still open at the end: marked at the last close, no exit order or fee.
         _add_trade(trades, st, n - 1, close[n - 1], 0.0, _int64(EXIT_END))
     return (orders[:st.n_orders], trades[:st.n_trades], equity, halt,
-            events[:st.n_events], rejections, st.need)
+            events[:st.n_events], rejections, refused, st.need)
 
 
 def run_kernel(

@@ -164,7 +164,7 @@ def _window_figures(
 ) -> None:
     # One kernel run per row of signals; the rows are independent, so prange is safe.
     for k in prange(signals.shape[0]):
-        orders, trades, _, _, _, refused, _ = kernel.simulate(
+        orders, trades, _, _, _, refused, _, _ = kernel.simulate(
             open_, low, close, time_ms, signals[k], conviction, suppress, p
         )
         run_figures(orders, trades, refused, close, p.init_cash, ann_factor, out[k])

@@ -127,17 +127,25 @@ def random_cases() -> Iterator[tuple[tuple[np.ndarray, ...], dict[str, Any]]]:
             yield (open_, low, close, t, sig, conv, rng.random(n) < 0.05), v
 
 
-def identical(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    """Every output equal byte for byte (equity up to the stop bar)."""
-    if a[-1] != b[-1]:
+def identical(a: tuple[Any, ...], b: tuple[Any, ...], old: ModuleType) -> bool:
+    """Every output both kernels have, equal byte for byte (per-bar arrays up to the stop bar).
+
+    An output only the new kernel has (``refused`` against a revision before it) must agree
+    with the counts both have: each refused bar is one count of its reason.
+    """
+    x = dict(zip(old.KernelResult._fields, a, strict=True))
+    y = dict(zip(new.KernelResult._fields, b, strict=True))
+    if x["need_score"] != y["need_score"]:
         return False
-    stop = len(a[2]) if a[-1] < 0 else a[-1] + 1
-    for k, (x, y) in enumerate(zip(a[:-1], b[:-1], strict=True)):
-        if k == 2:
-            x, y = x[:stop], y[:stop]
-        if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+    stop = len(x["equity"]) if x["need_score"] < 0 else x["need_score"] + 1
+    for name in (x.keys() & y.keys()) - {"need_score"}:
+        u, v = x[name], y[name]
+        if name in ("equity", "refused"):
+            u, v = u[:stop], v[:stop]
+        if u.dtype != v.dtype or u.shape != v.shape or u.tobytes() != v.tobytes():
             return False
-    return True
+    refused = y["refused"][y["refused"] >= 0].astype(np.int64)
+    return bool((np.bincount(refused, minlength=new.N_REJ) == y["rejections"]).all())
 
 
 def main() -> int:
@@ -150,13 +158,13 @@ def main() -> int:
     for arrays, v in itertools.chain(real_cases(), random_cases()):
         a = old.simulate(*arrays, params(old, v))
         b = new.simulate(*arrays, params(new, v))
-        if not identical(a, b):
+        if not identical(a, b, old):
             print(f"DIFFERENT on case {cases} ({len(arrays[0])} bars, overrides {v})")
             return 1
         cases += 1
         needs += a[-1] >= 0
         np.add.at(events, a[4][:, 1], 1)
-        rejections += a[5]
+        rejections += a[old.KernelResult._fields.index("rejections")]
         np.add.at(reasons, a[1][:, new.T_REASON].astype(np.int64), 1)
     print(f"identical on {cases} cases; runs stopped for a score: {needs}")
     print(f"events by kind (pause, clear, latch): {events[1:].tolist()}")
