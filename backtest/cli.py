@@ -98,6 +98,13 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                    help="full: the whole pipeline (default); seed: the seed guide's Step 5 "
                    "from_signals call on closes, for comparison (no risk rules, no scorer, "
                    "no Kelly file)")
+    g.add_argument("--sizing", choices=("pipeline", "fixed"), default="pipeline",
+                   help="pipeline: size as paper and live do, half-Kelly after "
+                   "--kelly-min-trades trades (default; the output also shows the signal's edge "
+                   "at a fixed size); fixed: every entry at --default-position-pct x "
+                   "conviction, same costs, stops and kill switches: the signal's own edge. "
+                   "Its gates are for information: it saves no Kelly inputs, so paper and live "
+                   "cannot size from it")
 
 
 def _gate_options(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from backtest.cli_data import Bars, load_bars
-from backtest.engine import BacktestConfig, KellyInputs
+from backtest.cli_sizing import FixedSizeEdge
+from backtest.engine import BacktestConfig, KellyInputs, Sizing
 from backtest.gates import (
     EXIT_GATES_FAILED,
     GateResult,
@@ -34,6 +35,7 @@ from backtest.kelly_store import (
     save_backtest_results,
     strategy_id,
 )
+from backtest.sizing_stop import SizingStop
 from backtest.stats import BacktestStats, portfolio_stats
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
@@ -66,6 +68,13 @@ class Outcome:
     kelly: KellyInputs
     stats: BacktestStats
     scorer: dict[str, Any] = field(default_factory=dict)
+    sizing_stop: SizingStop | None = None  # when half-Kelly refused every later entry
+    fixed_size: FixedSizeEdge | None = None  # the signal's edge at a fixed size, beside it
+
+    @property
+    def saves_kelly(self) -> bool:
+        """Only a full-pipeline run saves Kelly inputs: the sizing paper and live use."""
+        return self.engine == "full" and self.config.sizing == Sizing.PIPELINE
 
     def data_range(self) -> DataRange:
         """The traded bars as saved in the Kelly file."""
@@ -101,12 +110,7 @@ def run_backtest_command(
     if args.engine == "seed":
         outcome = _run_seed(config, bars)
     else:
-        from backtest.cli_scoring import run_full
-
-        result, scorer_info = run_full(args, environ, config, bars.frame, clock=clock,
-                                       http_client=http_client)
-        outcome = _full_outcome(result, bars, scorer_info,
-                                vectorbt=args.accounts == "vectorbt" or bool(args.report))
+        outcome = _run_full(args, environ, config, bars, clock=clock, http_client=http_client)
     gates = evaluate_gates(outcome.stats, gate_settings)
     checks = _strategy_checks(outcome)
     passed = checks is None or checks.passed
@@ -122,6 +126,27 @@ def run_backtest_command(
         for line in [] if checks is None else checks.lines():
             print(line)
     return exit_code(gates) if passed else EXIT_GATES_FAILED
+
+
+def _run_full(
+    args: argparse.Namespace, environ: Mapping[str, str], config: BacktestConfig, bars: Bars,
+    *, clock: Clock, http_client: httpx2.Client | None,
+) -> Outcome:
+    """The full engine at the asked sizing; a pipeline run also gets the fixed-size edge."""
+    from backtest.cli_scoring import run_full
+    from backtest.cli_sizing import fixed_conviction, fixed_size_edge, fixed_size_run
+
+    result, scorer_info = run_full(args, environ, config, bars.frame, clock=clock,
+                                   http_client=http_client)
+    outcome = _full_outcome(result, bars, scorer_info,
+                            vectorbt=args.accounts == "vectorbt" or bool(args.report))
+    if config.sizing != Sizing.PIPELINE:
+        return outcome
+    # One more kernel run, at the fixed scorer's conviction: a model is not asked about the
+    # entries only this run makes.
+    conviction = fixed_conviction(environ)
+    fixed = fixed_size_run(bars.frame, config, conviction)
+    return replace(outcome, fixed_size=fixed_size_edge(fixed, bars.timeframe, conviction))
 
 
 def _strategy_checks(outcome: Outcome) -> Any:
@@ -150,12 +175,21 @@ def config_from_args(args: argparse.Namespace) -> BacktestConfig:
         strategy=strategy_from_args(args), risk=RiskConfig.from_options(args),
         default_position_pct=args.default_position_pct,
         kelly_min_trades=args.kelly_min_trades, flatten_on_halt=args.flatten_on_halt,
+        sizing=Sizing(args.sizing),
     )
 
 
 def _check_engine_options(args: argparse.Namespace, config: BacktestConfig) -> None:
+    if config.sizing == Sizing.FIXED and args.kelly_out:
+        raise ConfigError(
+            "--sizing fixed writes no Kelly file: paper and live size from a full-pipeline "
+            "backtest; drop --kelly-out or use --sizing pipeline"
+        )
     if args.engine != "seed":
         return
+    if config.sizing == Sizing.FIXED:
+        raise ConfigError("--engine seed has its own sizing: drop --sizing fixed or use "
+                          "--engine full")
     from signals.strategies.rsi_ema import seed_params
 
     if seed_params(config.strategy) is None:
@@ -178,7 +212,7 @@ def _check_outputs(args: argparse.Namespace, environ: Mapping[str, str]) -> None
     from core.paths import check_output_path
 
     targets = [("--trades-out", args.trades_out), ("--report", args.report)]
-    if args.engine == "full":
+    if args.engine == "full" and args.sizing == Sizing.PIPELINE:
         targets.append(("--kelly-out", args.kelly_out or default_results_path(environ)))
     for option, given in targets:
         if given:
@@ -204,7 +238,7 @@ def _full_outcome(
         engine="full", config=result.config, bars=bars,
         traded_index=pd.DatetimeIndex(result.bars.index), portfolio=portfolio,
         trades=result.trades(), halts=halts, kelly=result.kelly_inputs(), stats=stats,
-        scorer=scorer_info,
+        scorer=scorer_info, sizing_stop=result.sizing_stop(),
     )
 
 
@@ -237,7 +271,7 @@ def _write_files(
         ))
     if outcome.engine == "full" and not checks_passed:
         _forget(args, environ, outcome, clock)
-    elif outcome.engine == "full":
+    elif outcome.saves_kelly:
         target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
         saved = saved_backtest(outcome, gates, clock)
         files["kelly"] = str(save_backtest_results(target, saved))
@@ -286,6 +320,7 @@ def json_document(
     data = outcome.data_range()
     return {
         "engine": outcome.engine,
+        "sizing": str(outcome.config.sizing) if outcome.engine == "full" else None,
         "strategy_id": strategy_id(settings) if outcome.engine == "full" else None,
         "data": {
             "symbol": data.symbol, "timeframe": data.timeframe,
@@ -299,6 +334,8 @@ def json_document(
         "kelly": _kelly_json(outcome.kelly),
         "rejections": dict(outcome.stats.rejections),
         "halts": {"count": sum(halts.values()), "by_kind": halts},
+        "sizing_stop": None if outcome.sizing_stop is None else outcome.sizing_stop.to_json(),
+        "fixed_size": None if outcome.fixed_size is None else outcome.fixed_size.to_json(),
         "files": dict(files),
     }
 
@@ -324,8 +361,14 @@ def _costs(config: BacktestConfig) -> dict[str, float]:
 
 
 def _title(outcome: Outcome) -> str:
-    engine = "full pipeline" if outcome.engine == "full" else "seed's from_signals"
-    return f"Backtest {outcome.bars.symbol} {outcome.bars.timeframe} ({engine})"
+    return f"Backtest {outcome.bars.symbol} {outcome.bars.timeframe} ({engine_label(outcome)})"
+
+
+def engine_label(outcome: Outcome) -> str:
+    """What ran, in a few words: the full pipeline, the signal at a fixed size, or the seed's."""
+    if outcome.engine != "full":
+        return "seed's from_signals"
+    return "full pipeline" if outcome.saves_kelly else "signal at a fixed size"
 
 
 def _summary_rows(outcome: Outcome) -> list[tuple[str, str]]:
