@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from main import build_parser
 from tests.conftest import REPO_ROOT
 
@@ -47,11 +45,6 @@ def test_top_level_help_ends_with_runnable_examples() -> None:
     assert "python main.py backtest --data state/SYNTHUSDT_1h_synthetic_demo.csv" in text
 
 
-@pytest.mark.xfail(
-    reason="signals/__init__.py imports signals.indicators (numba, pandas) eagerly; "
-    "remove this mark once it imports lazily (PEP 562 __getattr__, as data/__init__.py)",
-    strict=False,
-)
 def test_help_imports_no_heavy_library() -> None:
     done = _python("-c", _PROBE)
     assert done.returncode == 0, done.stderr
