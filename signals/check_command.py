@@ -23,9 +23,9 @@ DESCRIPTION = (
     "whole history), on every entry bar (2,000 spread evenly when there are more) and evenly "
     "spaced samples; backtest and run do the "
     "same before they save Kelly inputs or trade. Without --data the bars are SYNTHETIC "
-    "(a seeded random walk of at least 5,000 hourly bars): enough to catch a peek or a short "
-    "warm-up, but give --data for real bars. Exit code: 0 when every check passes, 3 when one "
-    "fails, 2 for a usage or data error."
+    "(a random walk of at least 5,000 hourly bars, random seed 7): enough to catch a peek or "
+    "a short warm-up, but give --data for real bars. Exit code: 0 when every check passes, 3 "
+    "when one fails, 2 for a usage or data error."
 )
 
 
@@ -86,7 +86,8 @@ def _bars(path: str | None, warmup: int) -> tuple[Any, str]:
     bars = max(SYNTHETIC_BARS, 4 * warmup)
     frame = synthetic_ohlcv(bars, timeframe="1h", seed=SYNTHETIC_SEED, start_price=30_000.0,
                             volatility=0.007)
-    return frame, f"{bars:,} SYNTHETIC hourly bars (seed {SYNTHETIC_SEED}); give --data for real"
+    return frame, (f"{bars:,} SYNTHETIC hourly bars (random seed {SYNTHETIC_SEED}); "
+                   "give --data for real")
 
 
 def add_strategies_parser(commands: Any) -> None:

@@ -22,7 +22,7 @@ from signals.strategy import LoadedStrategy, Param, StrategyBase
 
 
 class RsiEma(StrategyBase):
-    """The seed's RSI + EMA crossover: long while the fast EMA leads and RSI is not overbought."""
+    """RSI + EMA crossover: long while the fast EMA leads and the RSI is not overbought."""
 
     name: ClassVar[str] = "rsi_ema"
     version: ClassVar[str] = "1"
@@ -33,7 +33,7 @@ class RsiEma(StrategyBase):
         "overbought": Param(70.0, 0, 100, help="no entry at or above this RSI"),
         "oversold": Param(30.0, 0, 100, help="no exit signal at or below this RSI"),
         "rsi_method": Param("wilder", choices=("wilder", "sma"),
-                            help="wilder (TA-Lib) or sma (the seed's)"),
+                            help="wilder (TA-Lib) or sma (simple rolling means)"),
     }
     # The prompt's lines for the seed, exactly as before the seam (the answer cache keys on them).
     number_formats: ClassVar[Mapping[str, str]] = {RSI_LABEL: RSI_FORMAT,
