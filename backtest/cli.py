@@ -16,13 +16,15 @@ from core.cli_options import (
     DEFAULTS,
     add_jump_options,
     add_strategy_options,
+    fraction,
     jump_bound,
 )
 
 EXIT_USAGE = 2
 
 
-GATE_DEFAULTS: dict[str, Any] = {"min_sharpe": 1.0, "max_drawdown": 20.0, "min_trades": 50}
+# GateSettings()'s values; max_drawdown_pct is a fraction like every *_pct (0.2 = 20%).
+GATE_DEFAULTS: dict[str, Any] = {"min_sharpe": 1.0, "max_drawdown_pct": 0.20, "min_trades": 50}
 
 DESCRIPTION = (
     "Backtest the whole decision path (signal -> scorer -> risk -> fills at the next open) on "
@@ -38,8 +40,8 @@ def add_backtest_command(commands: Any) -> argparse.ArgumentParser:
         "backtest",
         help="backtest the full pipeline on history and check the gates",
         description=DESCRIPTION,
-        # --max-drawdown (a gate, percent) and --max-drawdown-pct (a risk limit, fraction) are
-        # one prefix apart: an abbreviation must never pick one of them silently.
+        # --max-drawdown-pct (a risk limit) and --gate-max-drawdown-pct (a gate) differ by a
+        # prefix: an abbreviation must never pick one of them silently.
         allow_abbrev=False,
     )
     add_arguments(parser)
@@ -108,13 +110,15 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _gate_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("gates", "The seed's conditions before going live.")
-    g.add_argument("--min-sharpe", type=float, default=GATE_DEFAULTS["min_sharpe"],
+    g = parser.add_argument_group(
+        "gates", "Conditions before going live; [gates] in the config file. A *-pct is a "
+        "fraction (0.2 = 20%) like every *-pct option; the figures print in percent.")
+    g.add_argument("--gate-min-sharpe", type=float, default=GATE_DEFAULTS["min_sharpe"],
                    help="Sharpe Ratio must be above this (%(default)s)")
-    g.add_argument("--max-drawdown", type=float, default=GATE_DEFAULTS["max_drawdown"],
-                   help="Max Drawdown [%%] must be below this, in PERCENT like the figure "
-                   "(%(default)s = 20%%)")
-    g.add_argument("--min-trades", type=int, default=GATE_DEFAULTS["min_trades"],
+    g.add_argument("--gate-max-drawdown-pct", type=fraction,
+                   default=GATE_DEFAULTS["max_drawdown_pct"], metavar="FRACTION",
+                   help="Max Drawdown must be below this fraction, 0.2 = 20%% (%(default)s)")
+    g.add_argument("--gate-min-trades", type=int, default=GATE_DEFAULTS["min_trades"],
                    help="Total Trades must be above this (%(default)s)")
 
 

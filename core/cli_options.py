@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+FRACTION_HINT = "a fraction: 0.2 = 20%"
+
 # Parser defaults; the values of RiskConfig(), BacktestConfig() and StrategySettings().
 DEFAULTS: dict[str, Any] = {
     "init_cash": 10_000.0, "fees": 0.001, "slippage": 0.0005,
@@ -42,6 +44,17 @@ def add_strategy_selection(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--params", dest="params_file", metavar="FILE.toml",
                    help="strategy parameters from a TOML file (top-level keys, or a [params] "
                    "table; may name the strategy); --param overrides it")
+
+
+def fraction(text: str) -> float:
+    """argparse type of a *_pct option: a number in (0, 1]; 20 for 20% is an error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], {FRACTION_HINT}; got {text}")
+    return value
 
 
 def add_jump_options(group: Any) -> None:

@@ -88,7 +88,7 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
                 broker.probe_health()
             lp.status.breakers["exchange"] = str(broker.breaker_status.state)
 
-        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=broker,
+        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=broker, mode=mode,
                       before_view=after_step)
 
 

@@ -56,13 +56,20 @@ def replay(
     stop: threading.Event | None = None,
     on_step: Callable[[TradingLoop], None] | None = None,
     source: str = "",
+    on_start: Callable[[ReplayRun], None] | None = None,
 ) -> ReplayResult:
-    """Feed ``frames`` bar by bar through a TradingLoop; stops early when ``stop`` is set."""
+    """Feed ``frames`` bar by bar through a TradingLoop; stops early when ``stop`` is set.
+
+    ``on_start`` sees the run before its first bar (the screen counts its ticks); ``on_step``
+    is called after every tick.
+    """
     stop = stop or threading.Event()
     clock = SimulatedClock(EPOCH)
     with Journal(journal_path, clock=clock, durable=False) as journal:
         run = ReplayRun(frames, strategy, journal=journal, clock=clock, scorer=scorer,
                         alerter=alerter, source=source)
+        if on_start is not None:
+            on_start(run)
         group = 1 if speed else GROUP_BARS
         done = 0
         for start in range(0, len(run.ticks), group):
@@ -86,6 +93,7 @@ class ReplayRun:
         self.clock, self.journal = clock, journal
         market = ReplayMarket(frames, timeframe=strategy.timeframe, clock=clock)
         parts = build_paper_parts(strategy, journal=journal, clock=clock, rolling=True)
+        self.broker = parts.broker
         self.loop = TradingLoop(
             LoopSettings(symbols=symbols, timeframe=strategy.timeframe,
                          strategy=strategy.strategy,

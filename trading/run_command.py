@@ -161,7 +161,8 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
                      mode=RunMode.PAPER, deferred=True)
         bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
-        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=parts.broker)
+        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=parts.broker,
+                      mode=RunMode.PAPER)
 
 
 def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, parts: Any,
@@ -192,18 +193,18 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
     )
 
 
-def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool, broker: Any,
+def _drive(loop: Any, *, bar: timedelta, clock: Any, once: bool, broker: Any, mode: str,
            before_view: Any = None) -> int:
     from trading.runner import Runner, RunnerSettings, stop_on_signals
     from trading.view import View
 
-    view = View(terminal=sys.stdout.isatty())
+    view = View(terminal=sys.stdout.isatty(), mode=str(mode),
+                strategy=loop.settings.strategy.describe())
 
     def show(lp: Any) -> None:
         if before_view is not None:
             before_view(lp)
-        lp.status.refresh(broker, manual_halt=lp.book.manual_halt)  # as they are, not as decided
-        view.update(lp)
+        view.update(lp, broker)  # positions and halts as they are, not as decided
 
     runner = Runner(loop, RunnerSettings(bar=bar), clock=clock, on_step=show)
     done_before = dict(loop.book.last_bar)
@@ -264,7 +265,6 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
     from data.loader import load_ohlcv
     from signals.scorer_settings import reject_unknown_names
     from trading.instance_lock import single_instance
-    from trading.replay import replay
     from trading.runner import stop_on_signals
 
     speed = _speed(args.speed)
@@ -283,12 +283,32 @@ def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any)
     with single_instance(path), stop_on_signals(stop):
         # Under the lock: --fresh must never move the journal of a replay that is running.
         _check_replay_journal(path, source=source, fresh=args.fresh)
-        result = replay({symbol: frame}, strategy, journal_path=path, speed=speed, stop=stop,
-                        source=source)
+        result = _replay_on_screen({symbol: frame}, strategy, path=path, speed=speed,
+                                   stop=stop, source=source)
     state = "finished" if result.finished else "stopped (run again to continue)"
     print(f"replay {state}: {result.bars_done:,} bars this run, last bar {result.last_bar}; "
           f"journal {path} (`python main.py report --mode replay`)")
     return 0
+
+
+def _replay_on_screen(frames: Any, strategy: Any, *, path: Path, speed: float | None,
+                      stop: threading.Event, source: str) -> Any:
+    """The replay with its screen and progress on a terminal; nothing per bar otherwise."""
+    from trading.replay import replay
+    from trading.view import View
+
+    view = View(terminal=sys.stdout.isatty(), mode="replay",
+                strategy=strategy.strategy.describe())
+    try:
+        if not view.terminal:  # under systemd or piped: no callback in the bar loop at all
+            return replay(frames, strategy, journal_path=path, speed=speed, stop=stop,
+                          source=source)
+        result = replay(frames, strategy, journal_path=path, speed=speed, stop=stop,
+                        source=source, on_start=view.start_replay, on_step=view.replay_step)
+        view.finish_replay()
+        return result
+    finally:
+        view.close()
 
 
 def _replay_market(args: argparse.Namespace, frame: Any) -> tuple[str, str]:

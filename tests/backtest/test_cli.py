@@ -36,7 +36,8 @@ from risk.saved_backtest import ResultKey
 from signals.strategy_loader import load_strategy
 from tests.conftest import BTC_1H_2022, REPO_ROOT
 
-LOOSE_GATES = ["--min-sharpe", "-100", "--max-drawdown", "100", "--min-trades", "0"]
+LOOSE_GATES = ["--gate-min-sharpe", "-100", "--gate-max-drawdown-pct", "1",
+               "--gate-min-trades", "0"]
 
 
 @dataclass
@@ -189,7 +190,9 @@ def test_loosened_gates_pass_with_exit_0(
         (["--param", "ema_fast=30"], "ema_fast must be smaller than ema_slow"),
         (["--param", "emafast=30"], "did you mean 'ema_fast'"),
         (["--strategy", "donchain"], "unknown strategy 'donchain'"),
-        (["--max-drawdown", "0"], "max_drawdown must be in (0, 100]"),
+        (["--gate-max-drawdown-pct", "0"], "must be in (0, 1], a fraction: 0.2 = 20%"),
+        (["--gate-max-drawdown-pct", "20"], "must be in (0, 1], a fraction: 0.2 = 20%"),
+        (["--max-drawdown", "20"], "did you mean --gate-max-drawdown-pct"),  # renamed
         (["--fees", "nan"], "fee must be in [0, 0.1)"),
         (["--engine", "seed", "--scorer", "anthropic"], "--engine seed has no scorer"),
         (["--since", "2024-02-01", "--until", "2024-01-01"], "must be after --since"),

@@ -23,7 +23,8 @@ from signals.llm_scorer import LOOKAHEAD_WARNING
 from tests.fake_llm import FakeLLM, anthropic_tool_use, good_answer
 
 KEY = "sk-ant-api03-BACKTEST-TEST-KEY"
-LOOSE_GATES = ["--min-sharpe", "-100", "--max-drawdown", "100", "--min-trades", "0"]
+LOOSE_GATES = ["--gate-min-sharpe", "-100", "--gate-max-drawdown-pct", "1",
+               "--gate-min-trades", "0"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

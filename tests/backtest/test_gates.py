@@ -60,15 +60,23 @@ def test_each_gate_fails_on_its_boundary(change: dict[str, float], failed: str) 
 
 
 def test_thresholds_are_configurable() -> None:
-    loose = GateSettings(min_sharpe=-1.0, max_drawdown_pct=100.0, min_trades=0)
+    loose = GateSettings(min_sharpe=-1.0, max_drawdown_pct=1.0, min_trades=0)
     weak = replace(PASSING, sharpe_ratio=-0.5, max_drawdown_pct=63.8, total_trades=1)
     assert all(verdicts(weak, loose).values())
     assert not any(verdicts(weak).values())
 
 
+def test_the_drawdown_limit_is_a_fraction_judged_against_the_figure_in_percent() -> None:
+    gate = evaluate_gates(replace(PASSING, max_drawdown_pct=6.99),
+                          GateSettings(max_drawdown_pct=0.07))[1]
+    assert (gate.rule, gate.threshold, gate.passed) == ("Max Drawdown [%] < 7", 7.0, True)
+    assert GateSettings().max_drawdown_pct == 0.2
+
+
 @pytest.mark.parametrize(
     "kwargs",
-    [{"min_sharpe": math.nan}, {"max_drawdown_pct": 0.0}, {"max_drawdown_pct": 150.0},
+    [{"min_sharpe": math.nan}, {"max_drawdown_pct": 0.0}, {"max_drawdown_pct": 1.5},
+     {"max_drawdown_pct": 20.0},
      {"min_trades": -1}, {"min_trades": True}],
 )
 def test_bad_thresholds_are_config_errors(kwargs: dict[str, float]) -> None:

@@ -81,5 +81,5 @@ def test_a_run_without_trades_has_no_finite_sharpe_and_fails_the_gates() -> None
     assert stats.sharpe_ratio == math.inf  # vectorbt: zero mean over zero deviation
     assert math.isnan(stats.win_rate_pct)
     assert dict(stats_rows(stats))["Sharpe Ratio"] == "n/a"
-    loose = GateSettings(min_sharpe=-100.0, max_drawdown_pct=100.0, min_trades=0)
+    loose = GateSettings(min_sharpe=-100.0, max_drawdown_pct=1.0, min_trades=0)
     assert not any(g.passed for g in evaluate_gates(stats, loose))
