@@ -29,12 +29,31 @@ log = logging.getLogger(__name__)
 Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
 
+# Options renamed so that their unit is in the name (issue 12); argparse says "unrecognized".
+RENAMED_OPTIONS = {
+    "--max-drawdown": "--gate-max-drawdown-pct (backtest's gate, a fraction: 0.2 = 20%)",
+    "--min-sharpe": "--gate-min-sharpe (backtest's gate)",
+    "--min-trades": "--gate-min-trades (backtest's gate)",
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line instead of usage plus error."""
 
     def error(self, message: str) -> NoReturn:
         """Print one line on stderr and exit 2."""
-        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USER_ERROR,
+                  f"error: {message}{_renamed_hint(message)} (see {self.prog} --help)\n")
+
+
+def _renamed_hint(message: str) -> str:
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    for word in message.partition(":")[2].split():
+        renamed = RENAMED_OPTIONS.get(word.partition("=")[0])
+        if renamed:
+            return f"; did you mean {renamed}?"
+    return ""
 
 
 EXAMPLES = """\

@@ -96,8 +96,8 @@ def run_backtest_command(
     """Run the command; returns 0 (gates passed) or 3 (a gate failed), raises on bad input."""
     clock = clock or SystemClock()
     gate_settings = GateSettings(
-        min_sharpe=args.min_sharpe, max_drawdown_pct=args.max_drawdown,
-        min_trades=args.min_trades,
+        min_sharpe=args.gate_min_sharpe, max_drawdown_pct=args.gate_max_drawdown_pct,
+        min_trades=args.gate_min_trades,
     )
     config = config_from_args(args)
     _check_engine_options(args, config)
