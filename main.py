@@ -4,6 +4,7 @@ The only place that sets up logging and rich. Heavy libraries (pandas, ccxt) are
 the command that needs them so that ``--help`` and argument errors stay instant.
 
 Environment:
+  TRADINGBOT_CONFIG        the config file (bot.toml) when no --config is given
   TRADINGBOT_CACHE_DIR     where fetched bars are cached (default: data/cache in the repo)
   TRADINGBOT_EXCHANGE_URL  testing hook: send the exchange's API calls to this base URL
                            (e.g. a fake server on http://127.0.0.1:PORT) instead of the exchange
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from core.cli_options import CONFIG_COMMANDS, CONFIG_ENV, add_config_option
 from core.errors import BotError, ConfigError, DataError, ExchangeUnavailable
 
 EXCHANGE_URL_ENV = "TRADINGBOT_EXCHANGE_URL"
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    add_config_option(parser, top_level=True)
     commands = parser.add_subparsers(
         dest="command", required=False, metavar="COMMAND", parser_class=_Parser
     )
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_parser(commands)
     _add_fetch_parser(commands)
+    _add_init_parser(commands)
     add_strategies_parser(commands)
     add_check_parser(commands)
     add_backtest_command(commands)
@@ -99,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_parser(commands)
     add_run_parser(commands)
     add_operator_parsers(commands)
+    for name in CONFIG_COMMANDS:
+        add_config_option(commands.choices[name])
     return parser
 
 
@@ -125,11 +131,17 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         _load_dotenv()
     env = os.environ if environ is None else environ
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(argv) if argv is not None else sys.argv[1:]
+    args = parser.parse_args(given)
     if args.command is None:
         # Plain `python main.py` is the product: the paper bot, as `run` with its defaults.
-        given = list(argv) if argv is not None else sys.argv[1:]
-        args = parser.parse_args([*given, "run"])
+        given = [*given, "run"]
+        args = parser.parse_args(given)
+    try:
+        args, env = parse_with_config(parser, given, args, env)
+    except ConfigError as e:
+        _print_error(e)
+        return EXIT_USER_ERROR
     _setup_logging(verbose=args.verbose)
     run: Command = args.run
     try:
@@ -148,6 +160,62 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except KeyboardInterrupt:
         _print_error("interrupted")
         return 130
+
+
+def parse_with_config(
+    parser: argparse.ArgumentParser, given: list[str], args: argparse.Namespace,
+    env: Mapping[str, str],
+) -> tuple[argparse.Namespace, Mapping[str, str]]:
+    """The command line parsed again over the config file's values (--config, else
+    $TRADINGBOT_CONFIG): flags > file > defaults. The file's [scorer] goes into the
+    environment the command reads, as the SCORER_* settings."""
+    path = args.config or env.get(CONFIG_ENV, "").strip()
+    if not path or args.command not in CONFIG_COMMANDS:
+        return args, env
+    from core.config_file import defaults_for, load_config, scorer_environ
+
+    loaded = load_config(path)
+    command = _command_parser(parser, args.command)
+    dests = {action.dest for action in command._actions}
+    command.set_defaults(**defaults_for(loaded, args.command, dests=dests, given=args))
+    env, changed = scorer_environ(loaded, env)
+    over = f"; its [scorer] replaces {', '.join(changed)} from the environment" if changed else ""
+    print(f"config: {loaded.path}{over}", file=sys.stderr, flush=True)
+    return parser.parse_args(given), env
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise LookupError(f"no command {name}")
+
+
+def _add_init_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    init = commands.add_parser(
+        "init", help="write a commented example config file (bot.toml)",
+        description="Write a config file with every setting that backtest, sweep, run, score "
+        "and check-strategy share (strategy, market, costs, risk, sizing, gates, scorer), each "
+        "at its default with its unit. Use it with `main.py --config bot.toml COMMAND` or "
+        f"{CONFIG_ENV}=bot.toml; options given on the command line override it.",
+    )
+    init.add_argument("path", nargs="?", default="bot.toml", metavar="PATH",
+                      help="where to write it (%(default)s)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(run=_cmd_init)
+
+
+def _cmd_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Write the example config file and say how to use it."""
+    from core.config_example import write_example
+    from signals.strategy_loader import DEFAULT_STRATEGY, describe_builtins
+
+    params = next(s["params"] for s in describe_builtins() if s["name"] == DEFAULT_STRATEGY)
+    path = write_example(Path(args.path), env, force=args.force, params=params)
+    print(f"wrote {path}: every setting at its default. Use it: python main.py --config {path} "
+          f"backtest --data FILE (or export {CONFIG_ENV}={path}); options override it.")
+    return 0
 
 
 def _os_error(e: OSError) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+CONFIG_ENV = "TRADINGBOT_CONFIG"
+# The commands that read a config file (core/config_file.py): what they build must match.
+CONFIG_COMMANDS = ("backtest", "sweep", "run", "score", "check-strategy")
 FRACTION_HINT = "a fraction: 0.2 = 20%"
 
 # Parser defaults; the values of RiskConfig(), BacktestConfig() and StrategySettings().
@@ -44,6 +47,16 @@ def add_strategy_selection(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--params", dest="params_file", metavar="FILE.toml",
                    help="strategy parameters from a TOML file (top-level keys, or a [params] "
                    "table; may name the strategy); --param overrides it")
+
+
+def add_config_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """--config FILE.toml: before the command (main.py's) or after it (each config command)."""
+    # A command's own default must not overwrite the one given before the command: SUPPRESS
+    # leaves the attribute alone unless the option is given there.
+    default = None if top_level else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE.toml", default=default,
+                        help=f"settings file (default: ${CONFIG_ENV}; `main.py init` writes "
+                        "one); command-line options override it")
 
 
 def fraction(text: str) -> float:

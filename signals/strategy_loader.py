@@ -2,8 +2,9 @@
 
 Parameters come from ``--param key=value`` (repeatable) and from a TOML file (``--params
 FILE.toml``): its top-level keys are parameters; an optional ``strategy = "..."`` names the
-strategy when ``--strategy`` is not given. A ``--param`` overrides the file. A broken file is
-one ``StrategyError`` line naming the file, the line and what is wrong; never a traceback.
+strategy when ``--strategy`` is not given. A ``--param`` overrides the file, and both override
+the config file's [strategy] (bot.toml). A broken file is one ``StrategyError`` line naming the
+file, the line and what is wrong; never a traceback.
 """
 
 from __future__ import annotations
@@ -12,23 +13,31 @@ import difflib
 import hashlib
 import importlib.util
 import inspect
+import logging
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
 from signals.strategy import LoadedStrategy, StrategyError
+
+if TYPE_CHECKING:
+    from core.config_file import StrategyChoice  # not at run time: it imports pydantic
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STRATEGY = "rsi_ema"
 
 
 def load_strategy(
     ref: str | None = None, *, params: Sequence[str] = (), params_file: str | None = None,
+    base: StrategyChoice | None = None,
 ) -> LoadedStrategy:
-    """The strategy ``ref`` (default: the seed's rsi_ema) with its parameters, validated."""
+    """The strategy ``ref`` (default: the config file's ``base``, else the seed's rsi_ema) with
+    its parameters, validated; ``--params`` overrides the config file, ``--param`` both."""
     from_file: dict[str, Any] = {}
     if params_file:
         from_file = read_params_file(params_file)
@@ -37,15 +46,40 @@ def load_strategy(
             if not isinstance(named, str):
                 raise ConfigError(f"{params_file}: strategy must be a string, got {named!r}")
             ref = named
-    values = {**from_file, **parse_params(params)}
-    cls, origin = resolve(ref or DEFAULT_STRATEGY)
-    return LoadedStrategy(cls, values, origin=origin)
+    ref, from_config = _config_strategy(ref, base)
+    values = {**from_config, **from_file, **parse_params(params)}
+    try:
+        cls, origin = resolve(ref or DEFAULT_STRATEGY)
+        return LoadedStrategy(cls, values, origin=origin)
+    except StrategyError:
+        raise  # it names the strategy's file already
+    except ConfigError as e:
+        if base is None or ref != base.ref or from_file or params:
+            raise
+        raise ConfigError(f"{base.source}: [strategy] {e}") from None
+
+
+def _config_strategy(
+    ref: str | None, base: StrategyChoice | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The strategy and parameters the config file adds to the flags' choice."""
+    if base is None:
+        return ref, {}
+    if ref is None or ref.strip() == base.ref.strip():
+        return base.ref, dict(base.params)
+    if base.params:
+        # Another strategy's parameters would be unknown to this one: say so, do not fail.
+        log.warning("--strategy %s replaces %s's strategy %s; its [strategy.params] are not "
+                    "used", ref, base.source, base.ref)
+    return ref, {}
 
 
 def strategy_from_args(args: Any) -> LoadedStrategy:
-    """The strategy of ``--strategy``, ``--param`` and ``--params`` (see core/cli_options.py)."""
+    """The strategy of ``--strategy``, ``--param``, ``--params`` (see core/cli_options.py) and
+    the config file's [strategy] (main.py puts it in ``args.config_strategy``)."""
     return load_strategy(getattr(args, "strategy", None), params=getattr(args, "param", None)
-                         or (), params_file=getattr(args, "params_file", None))
+                         or (), params_file=getattr(args, "params_file", None),
+                         base=getattr(args, "config_strategy", None))
 
 
 def resolve(ref: str) -> tuple[type, str]:
