@@ -7,9 +7,14 @@ The grid is the strategy's declared sweep space, overridden per parameter with `
 traded bars and reported on the rest, side by side; the out-of-sample run's warm-up is the
 in-sample tail.
 
+Every combination runs twice: at a fixed size (the signal's own edge, ``backtest --sizing
+fixed``) and as the full pipeline, whose half-Kelly stops most runs after their first 50 trades.
+The ranking is on one of them (``--rank-by``, the fixed size by default: a run that stopped
+after 50 trades is judged on those 50), the other is shown beside it.
+
 Only the standard library and core are imported at module level, so ``main.py --help`` stays
-instant; the numbers live in ``backtest.sweep_kernel``, the table and page in
-``backtest.sweep_report``.
+instant; the numbers live in ``backtest.sweep_kernel``, the table in ``backtest.sweep_table``
+and the page in ``backtest.sweep_report``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backtest.sweep_report import METRIC_LABELS
+from backtest.sweep_table import METRIC_LABELS, SIZINGS
 from core.cli_options import add_strategy_selection
 from core.errors import ConfigError
 
@@ -58,17 +63,35 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     out = parser.add_argument_group("ranking and output")
     out.add_argument("--metric", choices=tuple(METRIC_LABELS), default="sharpe",
                      help="rank by this in-sample figure (%(default)s)")
+    out.add_argument("--rank-by", choices=SIZINGS, default="fixed",
+                     help="rank on the runs at a fixed size (default: every entry "
+                     "--default-position-pct x conviction, the signal's own edge) or on the "
+                     "full pipeline (half-Kelly stops most runs after their first 50 trades); "
+                     "the table shows the other beside it")
     out.add_argument("--top", type=int, default=10, help="rows in the table (%(default)s)")
     out.add_argument("--in-sample", type=float, default=0.7, help="share of the traded bars "
                      "used to pick (%(default)s); 1 = no out-of-sample check")
-    out.add_argument("--min-trades", type=int, default=0,
-                     help="rank combinations with fewer in-sample trades last (%(default)s)")
+    out.add_argument("--rank-min-trades", type=int, default=0, metavar="N",
+                     help="rank combinations with fewer in-sample trades (of the ranked runs) "
+                     "last (%(default)s); not backtest's gate")
+    out.add_argument("--min-trades", action=_Renamed, nargs="?", help=argparse.SUPPRESS)
+    out.add_argument("--wide", action="store_true",
+                     help="every column, even when wider than the terminal (default: the "
+                     "columns that fit)")
     out.add_argument("--chunk-size", type=int, help="combinations per chunk (default: ~32 MiB "
                      "of signals per chunk)")
     out.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     out.add_argument("--report", metavar="FILE.html", help="write an HTML page with heatmaps")
     parser.set_defaults(run=run_command)
     return parser
+
+
+class _Renamed(argparse.Action):
+    """sweep's --min-trades, renamed: it never was backtest's gate of the same name."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        parser.error("sweep's --min-trades is now --rank-min-trades (rank combinations with "
+                     "fewer in-sample trades last); backtest's gate is --gate-min-trades")
 
 
 def parse_fractions(spec: str, name: str) -> tuple[float, ...]:
@@ -99,13 +122,16 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from backtest.cli_data import load_bars
     from backtest.engine import BacktestConfig
     from backtest.sweep_kernel import run_sweep
-    from backtest.sweep_report import print_table, write_sweep_report
+    from backtest.sweep_report import write_sweep_report
+    from backtest.sweep_table import print_table
     from core.clock import SystemClock
     from signals.scorer_settings import ScorerSettings
     from signals.strategy_loader import strategy_from_args
 
     if args.top < 1 or (args.chunk_size is not None and args.chunk_size < 1):
         raise ConfigError("--top and --chunk-size must be at least 1")
+    if args.rank_min_trades < 0:
+        raise ConfigError("--rank-min-trades must be at least 0")
     strategy = strategy_from_args(args)
     grid = grid_from_args(args, strategy)
     base = BacktestConfig(init_cash=args.init_cash, fee=args.fees, slippage=args.slippage,
@@ -116,43 +142,53 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         result = run_sweep(bars.frame, grid, base, timeframe=bars.timeframe,
                            in_sample=args.in_sample, conviction=conviction,
                            chunk_size=args.chunk_size, on_chunk=on_chunk)
-    doc = summary(result, metric=args.metric, top=args.top, min_trades=args.min_trades)
+    doc = summary(result, metric=args.metric, rank_by=args.rank_by, top=args.top,
+                  rank_min_trades=args.rank_min_trades)
     doc.update(symbol=bars.symbol, source=bars.source, conviction=conviction)
     if args.report:
         doc["report"] = str(write_sweep_report(args.report, result, doc))
     if args.json:
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
-        print_table(doc)
+        print_table(doc, wide=args.wide)
     return 0
 
 
-def summary(result: SweepResult, *, metric: str, top: int, min_trades: int) -> dict[str, Any]:
+def summary(
+    result: SweepResult, *, metric: str, top: int, rank_by: str = "fixed",
+    rank_min_trades: int = 0,
+) -> dict[str, Any]:
     """The JSON document: grid, windows, the picked combination and the top rows, both windows."""
+    from backtest.engine import Sizing
     from backtest.sweep_grid import STOP
-    from backtest.sweep_kernel import ranking
+    from backtest.sweep_kernel import F_SIZE_ZERO, ranking
 
-    # --min-trades applies to the pick; the out-of-sample rank is by the figure alone.
-    order = ranking(result.figures["in_sample"], metric, min_trades=min_trades)
-    oos = result.figures.get("out_of_sample")
+    ranked = result.figures_of(Sizing(rank_by))
+    # --rank-min-trades applies to the pick; the out-of-sample rank is by the figure alone.
+    order = ranking(ranked["in_sample"], metric, min_trades=rank_min_trades)
+    oos = ranked.get("out_of_sample")
     oos_rank = None if oos is None else _rank_of(ranking(oos, metric))
     rows = [_row(result, int(k), place + 1, oos_rank) for place, k in enumerate(order[:top])]
-    grid = result.grid
-    return {
+    grid, base = result.grid, result.base
+    doc = {
         "command": "sweep", "strategy": grid.strategy.name, "timeframe": result.timeframe,
-        "metric": metric, "min_trades": min_trades, "combinations": len(grid.combos),
-        "skipped_combinations": grid.skipped, "skip_reason": grid.skip_reason or None,
-        "swept_params": list(grid.names),
+        "rank_by": rank_by, "metric": metric, "rank_min_trades": rank_min_trades,
+        "sizing": {"default_position_pct": base.default_position_pct,
+                   "kelly_min_trades": base.kelly_min_trades},
+        "combinations": len(grid.combos), "skipped_combinations": grid.skipped,
+        "skip_reason": grid.skip_reason or None, "swept_params": list(grid.names),
         "fixed_params": dict(grid.fixed),
         "grid": {**{name: grid.values(name) for name in grid.names},
                  "stop_loss_pcts": grid.values(STOP)},
         "warmup_bars": result.warmup_bars,
         "windows": {name: _window(result, a, b) for name, (a, b) in result.windows.items()},
-        "stopped_by_kelly": {name: int((figs[:, 4] > 0).sum())
+        "stopped_by_kelly": {name: int((figs[:, F_SIZE_ZERO] > 0).sum())
                              for name, figs in result.figures.items()},
-        "picked": rows[0], "top": rows,
+        "picked": _with_stops(result, rows[0]), "top": rows,
         "default_params": _default_row(result, oos_rank, order),
     }
+    doc["top"][0] = doc["picked"]
+    return doc
 
 
 def _rank_of(order: Any) -> dict[int, int]:
@@ -160,15 +196,34 @@ def _rank_of(order: Any) -> dict[int, int]:
 
 
 def _row(result: SweepResult, k: int, rank: int, oos_rank: dict[int, int] | None) -> dict[str, Any]:
-    from backtest.sweep_kernel import FIGURE_NAMES
+    from backtest.sweep_kernel import F_STOPPED_AT
 
     row: dict[str, Any] = {"rank": rank, **result.grid.row(result.combos[k])}
     for name, figs in result.figures.items():
-        row[name] = {f: _null(float(v)) for f, v in zip(FIGURE_NAMES, figs[k], strict=True)}
-        row[name]["trades"] = int(figs[k, 3])
-        row[name]["size_zero_refusals"] = int(figs[k, 4])
+        row[name] = _figures(figs[k])
+        at = figs[k, F_STOPPED_AT]  # where sizing stopped it, from the window's start
+        row[name]["sizing_stopped_at"] = (None if not math.isfinite(at) else
+                                   result.index[result.windows[name][0] + int(at)].isoformat())
+    row["fixed_size"] = {name: _figures(figs[k]) for name, figs in result.fixed_figures.items()}
     row["out_of_sample_rank"] = None if oos_rank is None else oos_rank[k]
     return row
+
+
+def _figures(figs: Any) -> dict[str, Any]:
+    from backtest.sweep_kernel import F_SIZE_ZERO, F_TRADES, FIGURE_NAMES
+
+    out: dict[str, Any] = {f: _null(float(v)) for f, v in zip(FIGURE_NAMES, figs, strict=False)}
+    out["trades"] = int(figs[F_TRADES])
+    out["size_zero_refusals"] = int(figs[F_SIZE_ZERO])
+    return out
+
+
+def _with_stops(result: SweepResult, row: dict[str, Any]) -> dict[str, Any]:
+    # When and why sizing stopped this row's full pipeline: one more kernel run per window.
+    k = result.combos.index(result.grid.combo_of(row))
+    stops = {name: result.sizing_stop(k, name) for name in result.windows}
+    return {**row, "sizing_stop": {name: None if s is None else s.to_json()
+                                   for name, s in stops.items()}}
 
 
 def _default_row(result: SweepResult, oos_rank: dict[int, int] | None, order: Any) -> Any:
@@ -183,7 +238,7 @@ def _default_row(result: SweepResult, oos_rank: dict[int, int] | None, order: An
         return None
     k = next((k for k in matches
               if grid.combos[k].stop_loss_pct == result.default_stop_loss_pct), matches[0])
-    return _row(result, k, int(list(order).index(k)) + 1, oos_rank)
+    return _with_stops(result, _row(result, k, int(list(order).index(k)) + 1, oos_rank))
 
 
 def _window(result: SweepResult, a: int, b: int) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 A chunk of combinations at a time: their int8 signals over all bars (``backtest.sweep_signals``:
 the seed's grid from indicator tables computed once, any other strategy per combination), then
 ``backtest.kernel.simulate`` (the kernel of the backtest command: signal -> fixed conviction ->
-risk rules -> fills) per combination and window, in parallel. Only five figures per combination
-leave numba; an equity curve is dropped as soon as its figures are known, so memory is one
-chunk of int8 signals (plus the seed's tables), whatever the size of the grid.
+risk rules -> fills) per combination and window, in parallel, twice: sized as the full pipeline
+(half-Kelly after kelly_min_trades) and at a fixed size (``backtest --sizing fixed``, the signal's
+own edge). Only six figures per run leave numba; an equity curve is dropped as soon as its
+figures are known, so memory is one chunk of int8 signals (plus the seed's tables), whatever the
+size of the grid.
 
 The figures are vectorbt's, computed with the same operations, so that they equal what
 ``backtest.stats.portfolio_stats`` reads from ``pf.stats()`` after one run_backtest (tested):
@@ -17,8 +19,9 @@ The figures are vectorbt's, computed with the same operations, so that they equa
   sqrt(365 days / bar); +inf when the std is 0 (a run without a trade), as vectorbt says;
 - Max Drawdown [%]: deepest fall of the value from its running peak, NaN when it never fell;
 - Total Trades: trades opened, the last one possibly still open.
-Plus the entry bars refused because the size came out 0: once kelly_min_trades have closed,
-half-Kelly of a run's own closed trades is <= 0 when they lost, and that run stops trading.
+Plus the entry bars refused because the size came out 0 (once kelly_min_trades have closed,
+half-Kelly of a run's own closed trades is <= 0 when they lost, and that run stops trading), and
+the first such bar.
 vectorbt's numba functions could be called from here, but importing vectorbt costs ~4 s and
 ~200 MB per process: a third of the sweep's time budget for a dozen lines of arithmetic.
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,15 +38,18 @@ import pandas as pd
 from numba import njit, prange
 
 from backtest import kernel
-from backtest.engine import BacktestConfig, utc_index
+from backtest.engine import BacktestConfig, Sizing, utc_index
+from backtest.sizing_stop import SizingStop, find_sizing_stop
 from backtest.sweep_grid import Combo, SweepGrid
 from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
 from core.errors import ConfigError, DataError
 from data.timeframe import timeframe_ms
 
-# Columns of a figures matrix (one row per combination).
-F_RETURN, F_SHARPE, F_MAX_DD, F_TRADES, F_SIZE_ZERO = 0, 1, 2, 3, 4
-N_FIGURES = 5
+# Columns of a figures matrix (one row per combination). F_STOPPED_AT: the bar (0 = the window's
+# first) where the trade closed after which half-Kelly refused every entry, NaN when it did not:
+# backtest.sizing_stop's SizingStop.bar.
+F_RETURN, F_SHARPE, F_MAX_DD, F_TRADES, F_SIZE_ZERO, F_STOPPED_AT = 0, 1, 2, 3, 4, 5
+N_FIGURES = 6
 FIGURE_NAMES = ("total_return_pct", "sharpe", "max_drawdown_pct", "trades", "size_zero_refusals")
 
 # vectorbt.utils.math_ tolerances, for its add_nb.
@@ -95,6 +101,12 @@ def _value(orders: np.ndarray, close: np.ndarray, init_cash: float) -> np.ndarra
     assets = 0.0
     j = 0
     for i in range(close.shape[0]):
+        if (j >= orders.shape[0] or orders[j, kernel.O_IDX] != i) and abs(cash) > _ABS_TOL:
+            # No order on this bar: add_nb(x, 0.0) is x for every x add_nb can return (0, or
+            # beyond its tolerance), so skipping the two additions changes no bit. Most bars
+            # have no order; skipping makes this loop 2-3x faster (the sweep runs it twice).
+            value[i] = cash + close[i] * assets
+            continue
         cash_flow = 0.0
         asset_flow = 0.0
         while j < orders.shape[0] and orders[j, kernel.O_IDX] == i:
@@ -156,18 +168,51 @@ def run_figures(
     out[F_SIZE_ZERO] = rejections[kernel.REJ_SIZE_ZERO]
 
 
+@njit(cache=True)
+def _stop_bar(trades: np.ndarray, refused: np.ndarray) -> float:
+    # The sweep's conviction is fixed, so an entry refused for size 0 means half-Kelly of the
+    # record was <= 0, and the record was final: the last closed trade made it so.
+    n = _closed_trades(trades)
+    for i in range(refused.shape[0]):
+        if refused[i] == kernel.REJ_SIZE_ZERO:
+            return float(trades[n - 1, kernel.T_EXIT_IDX]) if n > 0 else float(i)
+    return math.nan
+
+
+@njit(cache=True)
+def _closed_trades(trades: np.ndarray) -> int:
+    n: int = trades.shape[0]
+    if n > 0 and trades[n - 1, kernel.T_REASON] == kernel.EXIT_END:
+        return n - 1
+    return n
+
+
 @njit(parallel=True, cache=True)
 def _window_figures(
     open_: np.ndarray, low: np.ndarray, close: np.ndarray, time_ms: np.ndarray,
-    signals: np.ndarray, conviction: np.ndarray, suppress: np.ndarray, p: Any,
-    ann_factor: float, out: np.ndarray,
+    signals: np.ndarray, conviction: np.ndarray, suppress: np.ndarray, p: Any, p_fixed: Any,
+    ann_factor: float, out: np.ndarray, out_fixed: np.ndarray,
 ) -> None:
-    # One kernel run per row of signals; the rows are independent, so prange is safe.
+    # Two kernel runs per row of signals (pipeline, fixed size); rows are independent, so
+    # prange is safe.
     for k in prange(signals.shape[0]):
-        orders, trades, _, _, _, refused, _, _ = kernel.simulate(
+        orders, trades, _, _, _, rejections, refused, _ = kernel.simulate(
             open_, low, close, time_ms, signals[k], conviction, suppress, p
         )
-        run_figures(orders, trades, refused, close, p.init_cash, ann_factor, out[k])
+        run_figures(orders, trades, rejections, close, p.init_cash, ann_factor, out[k])
+        out[k, F_STOPPED_AT] = _stop_bar(trades, refused)
+        if _closed_trades(trades) < p.kelly_min_trades:
+            # Half-Kelly never sized this run: every decision used the default size, so the
+            # fixed-size run would be this very run.
+            for c in range(N_FIGURES):
+                out_fixed[k, c] = out[k, c]
+        else:
+            orders, trades, _, _, _, rejections, _, _ = kernel.simulate(
+                open_, low, close, time_ms, signals[k], conviction, suppress, p_fixed
+            )
+            run_figures(orders, trades, rejections, close, p.init_cash, ann_factor,
+                        out_fixed[k])
+            out_fixed[k, F_STOPPED_AT] = math.nan
 
 
 @dataclass(frozen=True)
@@ -183,18 +228,25 @@ class BarArrays:
 
 
 def window_figures(
-    bars: BarArrays, signals: np.ndarray, start: int, stop: int,
-    params: kernel.KernelParams, ann_factor: float,
-) -> np.ndarray:
-    """(rows, N_FIGURES) figures of a run over bars [start, stop) per row of ``signals``."""
+    bars: BarArrays, signals: np.ndarray, start: int, stop: int, config: BacktestConfig,
+    ann_factor: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, N_FIGURES) figures over bars [start, stop) per row of ``signals``: the full
+    pipeline's and the fixed size's."""
     out = np.empty((signals.shape[0], N_FIGURES))
+    out_fixed = np.empty_like(out)
     window = slice(start, stop)
     _window_figures(
         bars.open_[window], bars.low[window], bars.close[window], bars.time_ms[window],
-        np.ascontiguousarray(signals), bars.conviction[window], bars.suppress[window], params,
-        float(ann_factor), out,
+        np.ascontiguousarray(signals), bars.conviction[window], bars.suppress[window],
+        replace(config, sizing=Sizing.PIPELINE).kernel_params(),
+        replace(config, sizing=Sizing.FIXED).kernel_params(), float(ann_factor), out, out_fixed,
     )
-    return out
+    return out, out_fixed
+
+
+Rerun = Callable[[int, str, Sizing], kernel.KernelResult]
+"""One combination's kernel run again: row k, window name, sizing."""
 
 
 @dataclass(frozen=True)
@@ -204,9 +256,25 @@ class SweepResult:
     grid: SweepGrid
     index: pd.DatetimeIndex  # open times of all bars given, warm-up included
     windows: dict[str, tuple[int, int]]  # window name -> bars [start, stop)
-    figures: dict[str, np.ndarray]  # window name -> (len(combos), N_FIGURES)
+    figures: dict[str, np.ndarray]  # window name -> (len(combos), N_FIGURES), full pipeline
     timeframe: str
     default_stop_loss_pct: float  # the base configuration's stop: the defaults' row has it
+    fixed_figures: dict[str, np.ndarray]  # the same at a fixed size (the signal's own edge)
+    base: BacktestConfig  # costs, risk and sizing of every run (its stop is the default's)
+    rerun: Rerun = field(repr=False, compare=False)
+
+    def figures_of(self, sizing: Sizing) -> dict[str, np.ndarray]:
+        """The figures of the full pipeline or of the fixed size, by window."""
+        return self.figures if sizing == Sizing.PIPELINE else self.fixed_figures
+
+    def sizing_stop(self, k: int, window: str) -> SizingStop | None:
+        """When and why half-Kelly stopped row k's full pipeline in a window (one more run)."""
+        a, b = self.windows[window]
+        raw = self.rerun(k, window, Sizing.PIPELINE)
+        return find_sizing_stop(raw, self.index[a:b],
+                                kelly_min_trades=self.base.kelly_min_trades,
+                                default_position_pct=self.base.default_position_pct,
+                                max_position_pct=self.base.risk.max_position_pct)
 
     @property
     def combos(self) -> tuple[Combo, ...]:
@@ -241,27 +309,53 @@ def run_sweep(
     """
     if not 0.0 < in_sample <= 1.0:
         raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
-    combos = grid.combos
     windows = _windows(len(bars), grid.warmup_bars, in_sample)
     source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
     arrays = _bar_arrays(bars, conviction)
     ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
-    figures = {name: np.empty((len(combos), N_FIGURES)) for name in windows}
+    n = len(grid.combos)
+    figures = {name: np.empty((n, N_FIGURES)) for name in windows}
+    fixed = {name: np.empty((n, N_FIGURES)) for name in windows}
     step = chunk_size or _auto_chunk(len(bars))
-    for lo in range(0, len(combos), step):
-        hi = min(lo + step, len(combos))
-        chunk = source(combos[lo:hi])  # (hi - lo, all bars) int8: the only such rows
-        for stop in sorted({c.stop_loss_pct for c in combos[lo:hi]}):
-            rows = np.array([k for k in range(lo, hi) if combos[k].stop_loss_pct == stop])
-            params = replace(base, risk=replace(base.risk, stop_loss_pct=stop)).kernel_params()
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        chunk = source(grid.combos[lo:hi])  # (hi - lo, all bars) int8: the only such rows
+        for stop in sorted({c.stop_loss_pct for c in grid.combos[lo:hi]}):
+            rows = np.array([k for k in range(lo, hi) if grid.combos[k].stop_loss_pct == stop])
+            config = _with_stop(base, stop)
             for name, (a, b) in windows.items():
-                figures[name][rows] = window_figures(arrays, chunk[rows - lo, a:b], a,
-                                                     b, params, ann)
+                figures[name][rows], fixed[name][rows] = window_figures(
+                    arrays, chunk[rows - lo, a:b], a, b, config, ann)
         del chunk  # before the next chunk's are made: one chunk alive at a time
         if on_chunk is not None:
             on_chunk(hi - lo)
     return SweepResult(grid=grid, index=utc_index(bars), windows=windows, figures=figures,
-                       timeframe=timeframe, default_stop_loss_pct=base.risk.stop_loss_pct)
+                       timeframe=timeframe, default_stop_loss_pct=base.risk.stop_loss_pct,
+                       fixed_figures=fixed, base=base,
+                       rerun=_rerun(grid, source, arrays, windows, base))
+
+
+def _with_stop(base: BacktestConfig, stop: float) -> BacktestConfig:
+    return replace(base, risk=replace(base.risk, stop_loss_pct=stop))
+
+
+def _rerun(
+    grid: SweepGrid, source: ChunkSignals, arrays: BarArrays,
+    windows: dict[str, tuple[int, int]], base: BacktestConfig,
+) -> Rerun:
+    """A function that runs one combination again, as the sweep ran it, keeping the arrays."""
+
+    def rerun(k: int, window: str, sizing: Sizing) -> kernel.KernelResult:
+        a, b = windows[window]
+        config = replace(_with_stop(base, grid.combos[k].stop_loss_pct), sizing=sizing)
+        return kernel.run_kernel(
+            open_=arrays.open_[a:b], low=arrays.low[a:b], close=arrays.close[a:b],
+            time_ms=arrays.time_ms[a:b], signal=source(grid.combos[k:k + 1])[0, a:b],
+            conviction=arrays.conviction[a:b], suppress=arrays.suppress[a:b],
+            params=config.kernel_params(),
+        )
+
+    return rerun
 
 
 def _windows(n_bars: int, warmup: int, in_sample: float) -> dict[str, tuple[int, int]]:

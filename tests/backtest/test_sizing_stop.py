@@ -207,7 +207,8 @@ def test_sizing_fixed_alone_reports_every_trade_and_saves_no_kelly_inputs(
     doc = json.loads(out)
     assert doc["sizing"] == "fixed"
     assert doc["stats"]["total_trades"] == 63
-    assert doc["sizing_stop"] is None and doc["fixed_size"] is None
+    assert doc["sizing_stop"] is None
+    assert doc["fixed_size"] is None
     assert "kelly" not in doc["files"]
     assert not (tmp_path / "state" / "backtest_results.json").exists()
     # Exit code by its own gates (Sharpe > 1 and > 50 trades here): for information only.

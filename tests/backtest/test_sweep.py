@@ -211,8 +211,8 @@ def test_sweep_command_prints_json_and_writes_a_report_with_heatmaps(
     assert 1 <= seed["rank"] <= 8
     page = report.read_text()
     assert "Ranked combinations" in page
-    # One heatmap per window: EMA fast x slow at the pick's RSI window, as before the seam.
-    assert page.count("over ema_fast x ema_slow, held at the pick: rsi_window=") == 2
+    # One heatmap per RSI window (EMA fast x slow), in- and out-of-sample side by side.
+    assert page.count("over ema_fast x ema_slow at rsi_window=") == 2
 
 
 def test_sweep_command_rejects_a_bad_grid_with_exit_2(

@@ -311,7 +311,10 @@ def test_a_users_sweep_writes_a_report(
                  str(report)], environ={}) == 0
     capsys.readouterr()
     page = report.read_text()
-    assert page.count("over fast x slow, held at the pick: stop ") == 2
+    # One heatmap per pair of swept dimensions (the stop is one), the rest at the pick's.
+    assert page.count("over fast x slow, held at the pick: stop ") == 1
+    assert page.count("over fast x stop_loss_pct, held at the pick: slow=") == 1
+    assert page.count("over slow x stop_loss_pct, held at the pick: fast=") == 1
 
 
 def test_combos_are_in_grid_order() -> None:
