@@ -9,6 +9,7 @@ under it (the reason first, then the less important figures), and text wraps ins
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,6 @@ from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.panel import Panel
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from trading.status import Halt, SymbolStatus
@@ -190,41 +189,56 @@ LAYOUTS: Final = (
     ("symbol", "close", "position", "upnl"),
 )
 REASON_MIN: Final = 24  # below this a reason wraps to a word a line: fold it instead
-COLUMN_GAP: Final = 2  # between two columns: the right padding and the (blank) divider
+COLUMN_GAP: Final = 2  # blanks between two columns
 
 
 def symbols_table(symbols: tuple[SymbolStatus, ...], width: int) -> RenderableType:
-    """The first layout whose numbers all fit whole, with the folded columns under it."""
+    """The first layout whose numbers all fit whole, with the folded columns under it.
+
+    Drawn line by line rather than as a rich Table: the widths are counted here anyway (rich
+    measures a cell's minimum as its longest word, where a number must fit whole), and a
+    replay redraws several times a second, where a Table cost more than the rest together.
+    """
     cells = {key: [column.cell(s) for s in symbols] for key, column in COLUMNS.items()}
     for keys in LAYOUTS:
-        if needed_width(cells, keys) <= width:
+        widths = column_widths(cells, keys)
+        if sum(widths) + COLUMN_GAP * (len(keys) - 1) <= width:
             break
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for key in keys:
-        if COLUMNS[key].numeric:  # never wrapped, never cut: the layout is chosen to fit
-            table.add_column(COLUMNS[key].header, no_wrap=True,
-                             justify="left" if key in ("symbol", "bar") else "right")
-        else:
-            table.add_column(COLUMNS[key].header, min_width=REASON_MIN, overflow="fold")
+    if "reason" in keys:  # the reason takes the room left, up to its longest text
+        longest = max([len(COLUMNS["reason"].header), *(c.cell_len for c in cells["reason"])])
+        widths[-1] = max(min(longest, width - sum(widths[:-1]) - COLUMN_GAP * (len(keys) - 1)),
+                         REASON_MIN)
+    headers = [Text(COLUMNS[key].header, style="bold") for key in keys]
+    lines = [*_row_lines(headers, keys, widths),
+             Text("─" * (sum(widths) + COLUMN_GAP * (len(keys) - 1)), style="dim")]
     for i in range(len(symbols)):
-        table.add_row(*(cells[key][i] for key in keys))
+        lines.extend(_row_lines([cells[key][i] for key in keys], keys, widths))
     folded = [key for key in COLUMNS if key not in keys and key != "symbol"]
-    if not folded:
-        return table
-    return Group(table, *(_folded_line(s, folded) for s in symbols))
+    return Group(*lines, *(_folded_line(s, folded) for s in symbols if folded))
 
 
-def needed_width(cells: dict[str, list[Text]], keys: tuple[str, ...]) -> int:
-    """Cells the table of ``keys`` needs with every number whole and the reason at REASON_MIN.
+def column_widths(cells: dict[str, list[Text]], keys: tuple[str, ...]) -> list[int]:
+    """Each column's widest cell or header; REASON_MIN for the reason (it wraps)."""
+    return [REASON_MIN if not COLUMNS[key].numeric else
+            max([len(COLUMNS[key].header), *(c.cell_len for c in cells[key])])
+            for key in keys]
 
-    Counted, not measured with rich (a redraw a quarter of a second must stay cheap, and rich
-    measures a cell's minimum as its longest word, where a number must fit whole): each
-    column's widest cell, plus COLUMN_GAP between columns.
-    """
-    widths = [REASON_MIN if not COLUMNS[key].numeric else
-              max([len(COLUMNS[key].header), *(c.cell_len for c in cells[key])])
-              for key in keys]
-    return sum(widths) + COLUMN_GAP * (len(keys) - 1)
+
+def _row_lines(row: list[Text], keys: tuple[str, ...], widths: list[int]) -> list[Text]:
+    """One row: numbers aligned in their columns, the reason wrapped in the last one."""
+    first = Text()
+    for n, (key, cell, w) in enumerate(zip(keys, row, widths, strict=True)):
+        if n:
+            first.append(" " * COLUMN_GAP)
+        if key == "reason":
+            wrapped = textwrap.wrap(cell.plain, w) or [""]
+            first.append(wrapped[0])
+            indent = " " * (sum(widths[:-1]) + COLUMN_GAP * (len(keys) - 1))
+            return [first, *(Text(indent + more) for more in wrapped[1:])]
+        padded = cell.copy()
+        padded.align("left" if key in ("symbol", "bar") else "right", w)
+        first.append_text(padded)
+    return [first]
 
 
 def _folded_line(s: SymbolStatus, keys: list[str]) -> RenderableType:
@@ -240,13 +254,11 @@ def _folded_line(s: SymbolStatus, keys: list[str]) -> RenderableType:
 # -- progress and notices ---------------------------------------------------------------------
 def progress_lines(p: Progress, width: int) -> RenderableType:
     """A bar with the percentage, then bars done/total, simulated date, pace and time left."""
-    pct = 100.0 if p.total == 0 else 100.0 * p.done / p.total
-    bar = Table.grid(expand=True, padding=(0, 1))
-    bar.add_column(no_wrap=True)
-    bar.add_column(ratio=1)
-    bar.add_column(no_wrap=True, justify="right")
-    bar.add_row(Text("replay", style="bold magenta"),
-                ProgressBar(total=max(p.total, 1), completed=p.done), f"{pct:.0f}%")
+    share = 1.0 if p.total == 0 else p.done / p.total
+    room = max(width - len("replay  100%"), 10)
+    filled = round(room * share)
+    bar = Text.assemble(("replay ", "bold magenta"), ("━" * filled, "magenta"),
+                        ("─" * (room - filled), "grey35"), f"{share:5.0%}")
     at = "-" if p.sim_time is None else f"{p.sim_time:%Y-%m-%d %H:%M} UTC"
     pace = "-" if p.bars_per_s is None else f"{p.bars_per_s:,.0f}"
     left = p.left_s

@@ -48,6 +48,7 @@ class View:
         self._notices = NoticeLog(NOTICES)
         self._progress: ReplayProgress | None = None
         self._replay: ReplayRun | None = None
+        self._shown: tuple[ScreenState, Screen] | None = None  # the snapshot and its Screen
         self._live: StableLive | None = None
         if terminal:
             logging.getLogger().addHandler(self._notices)
@@ -90,8 +91,12 @@ class View:
             self._live.refresh()
 
     def screen(self) -> Screen:
-        """What the Live draws now: the last snapshot with the notices as they are now."""
-        return Screen(replace(self._state, notices=self._notices.items()))
+        """What the Live draws now: the last snapshot with the notices as they are now; the
+        same Screen while neither changed (StableLive does not draw that again)."""
+        notices, shown = self._notices.items(), self._shown
+        if shown is None or shown[0] is not self._state or shown[1].state.notices != notices:
+            shown = self._shown = (self._state, Screen(replace(self._state, notices=notices)))
+        return shown[1]
 
     def close(self) -> None:
         """Stop the live display (its last screen stays) and stop keeping notices."""
@@ -191,15 +196,23 @@ class StableLive(Live):
     """
 
     _width: int | None = None
+    _drawn: object = None
 
     def refresh(self) -> None:
-        """Redraw; first clear the screen if the width changed since the last drawing."""
+        """Redraw if the screen or the width changed; on a new width, on a cleared screen."""
         with self._lock:  # Live's own (reentrant) lock: its thread and the loop both draw
-            width = self.console.width
+            width, screen = self.console.width, self.get_renderable()
+            if screen is self._drawn and width == self._width:
+                return  # the same drawing again would only cost the bot CPU
             if self._width is not None and width != self._width:
                 self.console.clear()
-            self._width = width
+            self._width, self._drawn = width, screen
             super().refresh()
+
+    def stop(self) -> None:
+        """Draw the last screen once more, whole (Live lets it overflow then), and stop."""
+        self._drawn = None
+        super().stop()
 
 
 def plain_line(status: LoopStatus) -> str:

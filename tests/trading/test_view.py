@@ -32,7 +32,7 @@ from trading.screen import (
     Progress,
     Screen,
     ScreenState,
-    needed_width,
+    column_widths,
     price,
     symbols_table,
 )
@@ -282,19 +282,20 @@ def test_a_status_never_refreshed_names_the_marks_halt() -> None:
     assert "kill switch daily: Daily loss 5.2%" in plain_line(status)
 
 
-def test_the_counted_width_is_the_width_rich_draws() -> None:
+def test_each_layout_is_drawn_from_the_width_it_needs() -> None:
     t = datetime(2024, 5, 1, 14, tzinfo=UTC)
     rows = (SymbolStatus("BTC/USDT", t, 104_712.35, -1, 0.5, "fixed", "exit", "signal -1",
                          0.0123, 102_400.0, 103_950.5),)
     cells = {key: [column.cell(s) for s in rows] for key, column in COLUMNS.items()}
-    for keys in LAYOUTS[1:]:
-        need = needed_width(cells, keys)
+    for keys in LAYOUTS:
+        need = sum(column_widths(cells, keys)) + 2 * (len(keys) - 1)
         out = console(need)
         out.print(symbols_table(rows, need))
-        header = out.export_text().splitlines()[0].split()
-        assert [h for h in header if h != "(UTC)"] == [COLUMNS[k].header.split()[0]
-                                                       for k in keys]
-        if keys != LAYOUTS[-1]:  # one column less fits, at one cell less
+        lines = out.export_text().splitlines()
+        assert [h for h in lines[0].split() if h != "(UTC)"] == [COLUMNS[k].header.split()[0]
+                                                                 for k in keys]
+        assert len(lines[1]) == need  # the rule under the header: the table's whole width
+        if keys != LAYOUTS[-1]:  # one cell less: one layout narrower
             out = console(need - 1)
             out.print(symbols_table(rows, need - 1))
-            assert len(out.export_text().splitlines()[0].split()) < len(header)
+            assert len(out.export_text().splitlines()[0].split()) < len(lines[0].split())
