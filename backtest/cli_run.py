@@ -262,13 +262,10 @@ def _write_files(
     if args.trades_out:
         files["trades"] = str(write_trades_csv(outcome.trades, args.trades_out))
     if args.report:
-        from backtest.report import write_backtest_report
+        from backtest.cli_report import write_report_file
 
-        files["report"] = str(write_backtest_report(
-            args.report, title=_title(outcome), portfolio=outcome.portfolio,
-            trades=outcome.trades, halts=outcome.halts, stats=outcome.stats, gates=gates,
-            summary=_summary_rows(outcome),
-        ))
+        files["report"] = str(write_report_file(args.report, outcome, gates,
+                                                title=_title(outcome)))
     if outcome.engine == "full" and not checks_passed:
         _forget(args, environ, outcome, clock)
     elif outcome.saves_kelly:
@@ -369,19 +366,6 @@ def engine_label(outcome: Outcome) -> str:
     if outcome.engine != "full":
         return "seed's from_signals"
     return "full pipeline" if outcome.saves_kelly else "signal at a fixed size"
-
-
-def _summary_rows(outcome: Outcome) -> list[tuple[str, str]]:
-    data = outcome.data_range()
-    c = outcome.config
-    return [
-        ("Data", f"{data.source}: {data.first_bar:%Y-%m-%d %H:%M} .. "
-                 f"{data.last_bar:%Y-%m-%d %H:%M} UTC, {data.bars:,} bars"),
-        ("Strategy", c.strategy.describe()),
-        ("Risk", f"{c.risk}"),
-        ("Costs", f"init cash {c.init_cash:,.2f}, fees {c.fee:g}, slippage {c.slippage:g}"),
-        ("Scorer", ", ".join(f"{k}={v}" for k, v in outcome.scorer.items()) or "n/a"),
-    ]
 
 
 def _null(value: object) -> object:

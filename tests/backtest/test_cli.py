@@ -151,10 +151,18 @@ def test_trades_csv_has_the_columns_and_matches_the_result(real: RealRun) -> Non
 def test_report_is_self_contained_and_names_its_sections(real: RealRun) -> None:
     page = real.report.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", page)
-    for section in ("Statistics", "Gates", "Equity curve", "Drawdown",
-                    "Price, entries, exits, stops and halts"):
+    for section in ("Equity against buy &amp; hold, drawdown", "Trades (50)",
+                    "Price, indicators and every trade; a candle per 6 bars",
+                    "Monthly returns and exits by reason", "Statistics and settings"):
         assert f">{section}</h2>" in page
-    assert "Sharpe Ratio &gt; 1" in page
+    assert page.index('<div class="badge">FAIL</div>') < page.index("<h2")
+    assert "2 of 3 gates failed: Sharpe Ratio -0.18 (needs &gt; 1); Total Trades 50" in page
+    # Where half-Kelly stopped it: in the verdict, and marked on the equity and price charts.
+    assert "Sizing stopped the strategy: half-Kelly of the first 50 closed trades" in page
+    assert page.count('"text":"sizing stopped"') == 2
+    assert "rsi_ema (version 1)" in page
+    assert "2% of equity" in page
+    assert not re.search(r"\b(SignalParams|RiskConfig|LoadedStrategy)\(", page)
 
 
 def test_kelly_file_reads_back(real: RealRun) -> None:
