@@ -7,7 +7,6 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -78,7 +77,7 @@ class HeldRun:
 
 
 @pytest.fixture(scope="module")
-def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldRun]:
+def held(tmp_path_factory: pytest.TempPathFactory) -> HeldRun:
     path = tmp_path_factory.mktemp("view") / "journal.sqlite3"
     clock, stop = FakeClock(), threading.Event()
     view = View(terminal=True, mode="paper", strategy=HOLDS.strategy.describe(),
@@ -102,11 +101,11 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldRun]:
         replay({ETH: synthetic_ohlcv(650, seed=7)}, HOLDS, journal_path=path, stop=stop,
                on_start=start, on_step=step)
         view.finish_replay()
-        run = runs[0]
-        yield HeldRun(view.screen(), run.loop, run.broker.position(ETH),
-                      [n.text for n in view.screen().state.notices if n.level == "ALERT"])
     finally:
-        view.close()
+        view.close()  # before the tests: the Live redirects stdout while it runs
+    screen, run = view.screen(), runs[0]
+    alerts = [n.text for n in screen.state.notices if n.level == "ALERT"]
+    return HeldRun(screen, run.loop, run.broker.position(ETH), alerts)
 
 
 @pytest.mark.parametrize("width", [80, 200])
