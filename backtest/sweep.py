@@ -60,14 +60,20 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     fixed.add_argument("--init-cash", type=float, default=10_000.0)
     fixed.add_argument("--fees", type=float, default=0.001, help="(%(default)s = 0.1%%)")
     fixed.add_argument("--slippage", type=float, default=0.0005, help="(%(default)s = 0.05%%)")
+    _output_options(parser)
+    parser.set_defaults(run=run_command)
+    return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("ranking and output")
     out.add_argument("--metric", choices=tuple(METRIC_LABELS), default="sharpe",
                      help="rank by this in-sample figure (%(default)s)")
     out.add_argument("--rank-by", choices=SIZINGS, default="fixed",
-                     help="rank on the runs at a fixed size (default: every entry "
-                     "--default-position-pct x conviction, the signal's own edge) or on the "
-                     "full pipeline (half-Kelly stops most runs after their first 50 trades); "
-                     "the table shows the other beside it")
+                     help="rank on the runs at a fixed size (default: every entry at the "
+                     "default size, 1%%, x conviction: the signal's own edge) or on the full "
+                     "pipeline (half-Kelly stops most runs after their first 50 trades); the "
+                     "table shows the other beside it")
     out.add_argument("--top", type=int, default=10, help="rows in the table (%(default)s)")
     out.add_argument("--in-sample", type=float, default=0.7, help="share of the traded bars "
                      "used to pick (%(default)s); 1 = no out-of-sample check")
@@ -82,8 +88,6 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
                      "of signals per chunk)")
     out.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     out.add_argument("--report", metavar="FILE.html", help="write an HTML page with heatmaps")
-    parser.set_defaults(run=run_command)
-    return parser
 
 
 class _Renamed(argparse.Action):
@@ -202,8 +206,8 @@ def _row(result: SweepResult, k: int, rank: int, oos_rank: dict[int, int] | None
     for name, figs in result.figures.items():
         row[name] = _figures(figs[k])
         at = figs[k, F_STOPPED_AT]  # where sizing stopped it, from the window's start
-        row[name]["sizing_stopped_at"] = (None if not math.isfinite(at) else
-                                   result.index[result.windows[name][0] + int(at)].isoformat())
+        when = result.index[result.windows[name][0] + int(at)] if math.isfinite(at) else None
+        row[name]["sizing_stopped_at"] = None if when is None else when.isoformat()
     row["fixed_size"] = {name: _figures(figs[k]) for name, figs in result.fixed_figures.items()}
     row["out_of_sample_rank"] = None if oos_rank is None else oos_rank[k]
     return row
