@@ -28,7 +28,7 @@ GATE_DEFAULTS: dict[str, Any] = {"min_sharpe": 1.0, "max_drawdown_pct": 0.20, "m
 
 DESCRIPTION = (
     "Backtest the whole decision path (signal -> scorer -> risk -> fills at the next open) on "
-    "history, show the figures and the seed's gates (Sharpe > 1, Max Drawdown < 20%, "
+    "history, show the figures and the gates (Sharpe > 1, Max Drawdown < 20%, "
     "trades > 50), and save the Kelly inputs the live loop reads. Exit code: 0 when every gate "
     "passes, 3 when one fails, 2 for a usage or data error."
 )

@@ -37,7 +37,7 @@ def add_strategy_selection(parser: argparse.ArgumentParser) -> None:
     """--strategy NAME|FILE.py:Class, --param key=value (repeatable), --params FILE.toml."""
     g = parser.add_argument_group(
         "strategy", "The signal traded: a built-in (`main.py strategies` lists them) or your "
-        "own class in a file. Default: rsi_ema, the seed's RSI + EMA crossover.")
+        "own class in a file. Default: rsi_ema, an RSI + EMA crossover.")
     g.add_argument("--strategy", metavar="NAME|FILE.py:CLASS",
                    help="built-in name, or path/to/file.py:ClassName (default: rsi_ema, or "
                    "the --params file's strategy)")
