@@ -76,7 +76,9 @@ def sizing_marker(outcome: Outcome) -> Marker | None:
 
 
 def _equity(outcome: Outcome, say: Step) -> pd.Series:
-    # vectorbt's accounts (the Portfolio the report asked the run for), on the UTC bar times.
+    # The full engine's marked equity at each close; the seed engine's vectorbt Portfolio.
+    if outcome.equity is not None:
+        return pd.Series(outcome.equity.to_numpy(), index=outcome.traded_index, name="equity")
     if "vectorbt" not in sys.modules:
         say(f"importing vectorbt ({COMPILE_HINT})")
     value = outcome.portfolio.value()

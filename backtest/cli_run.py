@@ -70,6 +70,7 @@ class Outcome:
     scorer: dict[str, Any] = field(default_factory=dict)
     sizing_stop: SizingStop | None = None  # when half-Kelly refused every later entry
     fixed_size: FixedSizeEdge | None = None  # the signal's edge at a fixed size, beside it
+    equity: pd.Series | None = None  # the kernel's marked equity (full engine), for the report
 
     @property
     def saves_kelly(self) -> bool:
@@ -139,7 +140,7 @@ def _run_full(
     result, scorer_info = run_full(args, environ, config, bars.frame, clock=clock,
                                    http_client=http_client)
     outcome = _full_outcome(result, bars, scorer_info,
-                            vectorbt=args.accounts == "vectorbt" or bool(args.report))
+                            vectorbt=args.accounts == "vectorbt")
     if config.sizing != Sizing.PIPELINE:
         return outcome
     # One more kernel run, at the fixed scorer's conviction: a model is not asked about the
@@ -224,7 +225,8 @@ def _full_outcome(
     result: Any, bars: Bars, scorer_info: dict[str, Any], *, vectorbt: bool
 ) -> Outcome:
     """Figures from the kernel's orders (vectorbt's definitions), or from vectorbt's Portfolio
-    when asked (``--accounts vectorbt``) or needed (the report's plots)."""
+    when asked (``--accounts vectorbt``). The report plots the kernel's equity: it needs no
+    vectorbt (~40 s of import and compile on a cold cache)."""
     halts = result.halts()
     kinds, refused = list(halts["kind"]), result.rejections()
     portfolio = result.portfolio(bars.timeframe) if vectorbt else None
@@ -238,7 +240,7 @@ def _full_outcome(
         engine="full", config=result.config, bars=bars,
         traded_index=pd.DatetimeIndex(result.bars.index), portfolio=portfolio,
         trades=result.trades(), halts=halts, kelly=result.kelly_inputs(), stats=stats,
-        scorer=scorer_info, sizing_stop=result.sizing_stop(),
+        scorer=scorer_info, sizing_stop=result.sizing_stop(), equity=result.equity,
     )
 
 
