@@ -269,7 +269,7 @@ def _write_files(
         files["report"] = str(write_report_file(args.report, outcome, gates,
                                                 title=_title(outcome)))
     if outcome.engine == "full" and not checks_passed:
-        _forget(args, environ, outcome, clock)
+        _forget(args, environ, outcome)
     elif outcome.saves_kelly:
         target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
         saved = saved_backtest(outcome, gates, clock)
@@ -277,13 +277,15 @@ def _write_files(
     return files
 
 
-def _forget(args: argparse.Namespace, environ: Mapping[str, str], outcome: Outcome,
-            clock: Clock) -> None:
+def _forget(args: argparse.Namespace, environ: Mapping[str, str], outcome: Outcome) -> None:
     """No Kelly inputs from a strategy that failed its checks, and none kept from before."""
     from risk.backtest_store import forget_backtest_result
+    from risk.saved_backtest import ResultKey
 
     target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
-    key = saved_backtest(outcome, (), clock).key
+    data = outcome.data_range()
+    key = ResultKey(strategy_id(config_strategy_settings(outcome.config)), data.symbol,
+                    data.timeframe)
     if forget_backtest_result(target, key):
         log.warning("Kelly inputs not saved, and the earlier result of this strategy for %s %s "
                     "removed from %s: the strategy failed its checks", key.symbol,

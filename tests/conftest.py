@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from core.clock import SystemClock
+from data.synthetic import synthetic_ohlcv
+from tests.fake_binance import FakeBinance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -36,3 +42,14 @@ def strace() -> Path:
             pytest.fail("CI requires strace for the crash harness (.ci/run installs it)")
         pytest.skip("strace is not installed (apt-get install strace) for the crash harness")
     return Path(found)
+
+
+@pytest.fixture
+def live_fake() -> Iterator[FakeBinance]:
+    """A fake Binance with 600 closed hourly BTC/USDT bars up to now (the wall clock)."""
+    now = SystemClock().now()
+    start = (now - timedelta(hours=600)).replace(minute=0, second=0, microsecond=0)
+    history = synthetic_ohlcv(601, timeframe="1h", start=start, seed=5, start_price=40_000.0)
+    with FakeBinance(clock=SystemClock()) as fake:
+        fake.set_klines("BTCUSDT", "1h", history)
+        yield fake

@@ -7,14 +7,10 @@ import argparse
 import json
 import textwrap
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from core.clock import SystemClock
 from core.config_example import example_text
 from core.config_file import BotConfig, load_config
 from core.errors import ConfigError
@@ -338,7 +334,8 @@ def test_gate_options_say_their_unit_and_the_old_ones_point_to_them(
 
 # -- the same file, the same strategy id ---------------------------------------------------------
 def test_backtest_replay_and_paper_trade_the_same_strategy_id(
-    tmp_path: Path, env: dict[str, str], btc_file: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, env: dict[str, str], btc_file: Path, capsys: pytest.CaptureFixture[str],
+    live_fake: FakeBinance,
 ) -> None:
     path = write_config(tmp_path, CUSTOM)
     code, out, err = run(["--config", str(path), "backtest", "--data", str(btc_file), "--json"],
@@ -356,9 +353,8 @@ def test_backtest_replay_and_paper_trade_the_same_strategy_id(
     assert replayed is not None
     assert replayed.strategy_id == backtest_id
 
-    with _fake_binance() as fake:
-        code, out, err = run(["--config", str(path), "run", "--once"],
-                             {**env, "TRADINGBOT_EXCHANGE_URL": fake.url}, capsys)
+    code, out, err = run(["--config", str(path), "run", "--once"],
+                         {**env, "TRADINGBOT_EXCHANGE_URL": live_fake.url}, capsys)
     assert code == 0, err
     # Paper sizes with the backtest of these very settings: the ids match in the results store.
     assert "half-Kelly from the BTC/USDT 1h backtest" in out
@@ -367,14 +363,3 @@ def test_backtest_replay_and_paper_trade_the_same_strategy_id(
     assert paper is not None
     assert paper.strategy_id == backtest_id
     assert paper.config["scorer"] == {"provider": "fixed", "model": ""}
-
-
-@contextmanager
-def _fake_binance() -> Iterator[FakeBinance]:
-    """A fake Binance with 600 closed hourly BTC/USDT bars up to now (as tests/trading's)."""
-    now = SystemClock().now()
-    start = (now - timedelta(hours=600)).replace(minute=0, second=0, microsecond=0)
-    history = synthetic_ohlcv(601, timeframe="1h", start=start, seed=5, start_price=40_000.0)
-    with FakeBinance(clock=SystemClock()) as fake:
-        fake.set_klines("BTCUSDT", "1h", history)
-        yield fake
