@@ -18,7 +18,6 @@ from core.errors import ConfigError
 from data.loader import save_ohlcv_csv
 from data.synthetic import synthetic_ohlcv
 from main import main
-from signals.strategy import StrategyError
 from signals.strategy_loader import load_strategy
 from tests.conftest import REPO_ROOT
 
@@ -165,10 +164,6 @@ def test_a_broken_strategy_file_is_one_line_with_file_and_rule_exit_2(
     assert err.startswith(f"error: {path}")
     assert re.search(expected, err), err
     assert not (tmp_path / "k.json").exists()
-
-
-def test_a_strategy_error_is_a_config_error() -> None:
-    assert issubclass(StrategyError, ConfigError)  # main.py: one line, exit 2
 
 
 def test_strategies_lists_the_builtins(capsys: pytest.CaptureFixture[str]) -> None:
