@@ -92,7 +92,7 @@ def _total_profit(orders: np.ndarray, last_close: float) -> float:
 
 
 @njit(cache=True)
-def _value(orders: np.ndarray, close: np.ndarray, init_cash: float) -> np.ndarray:
+def account_value(orders: np.ndarray, close: np.ndarray, init_cash: float) -> np.ndarray:
     """vectorbt's Portfolio.value() from the order records: cash and assets via add_nb."""
     # Equal to the kernel's equity up to an ulp or so (vectorbt pays size x price where the
     # kernel paid the notional it sized), but the figures must be exactly the backtest's.
@@ -160,7 +160,7 @@ def run_figures(
     init_cash: float, ann_factor: float, out: np.ndarray,
 ) -> None:
     """Write the N_FIGURES figures of one kernel run (its orders, trades, rejections) to out."""
-    value = _value(orders, close, init_cash)
+    value = account_value(orders, close, init_cash)
     out[F_RETURN] = _total_profit(orders, close[-1]) / init_cash * 100.0
     out[F_SHARPE] = _sharpe(value, init_cash, ann_factor)
     out[F_MAX_DD] = -_max_drawdown(value) * 100.0
@@ -169,7 +169,8 @@ def run_figures(
 
 
 @njit(cache=True)
-def _stop_bar(trades: np.ndarray, refused: np.ndarray) -> float:
+def stop_bar(trades: np.ndarray, refused: np.ndarray) -> float:
+    """The bar (0 = the run's first) after which half-Kelly refused every entry, else NaN."""
     # The sweep's conviction is fixed, so an entry refused for size 0 means half-Kelly of the
     # record was <= 0, and the record was final: the last closed trade made it so.
     n = _closed_trades(trades)
@@ -200,7 +201,7 @@ def _window_figures(
             open_, low, close, time_ms, signals[k], conviction, suppress, p
         )
         run_figures(orders, trades, rejections, close, p.init_cash, ann_factor, out[k])
-        out[k, F_STOPPED_AT] = _stop_bar(trades, refused)
+        out[k, F_STOPPED_AT] = stop_bar(trades, refused)
         if _closed_trades(trades) < p.kelly_min_trades:
             # Half-Kelly never sized this run: every decision used the default size, so the
             # fixed-size run would be this very run.
@@ -311,7 +312,7 @@ def run_sweep(
         raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
     windows = _windows(len(bars), grid.warmup_bars, in_sample)
     source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
-    arrays = _bar_arrays(bars, conviction)
+    arrays = bar_arrays(bars, conviction)
     ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     n = len(grid.combos)
     figures = {name: np.empty((n, N_FIGURES)) for name in windows}
@@ -373,7 +374,8 @@ def _windows(n_bars: int, warmup: int, in_sample: float) -> dict[str, tuple[int,
     return out
 
 
-def _bar_arrays(bars: pd.DataFrame, conviction: float) -> BarArrays:
+def bar_arrays(bars: pd.DataFrame, conviction: float) -> BarArrays:
+    """The kernel's bar inputs of ``bars``, with the fixed scorer's ``conviction`` at every bar."""
     n = len(bars)
     return BarArrays(
         open_=bars["open"].to_numpy(np.float64), low=bars["low"].to_numpy(np.float64),
