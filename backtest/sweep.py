@@ -109,8 +109,10 @@ def parse_fractions(spec: str, name: str) -> tuple[float, ...]:
     return values
 
 
-def grid_from_args(args: argparse.Namespace, strategy: LoadedStrategy) -> SweepGrid:
-    """The grid of --grid, --param / --params (fixed) and --stop-loss-pcts for ``strategy``."""
+def grid_from_args(
+    args: argparse.Namespace, strategy: LoadedStrategy, *, stops: tuple[float, ...] | None = None,
+) -> SweepGrid:
+    """The grid of --grid, --param / --params (fixed) and --stop-loss-pcts (or ``stops``)."""
     from backtest.sweep_grid import build_grid, parse_grid
     from signals.strategy_loader import parse_params, read_params_file
 
@@ -118,7 +120,8 @@ def grid_from_args(args: argparse.Namespace, strategy: LoadedStrategy) -> SweepG
     if args.params_file:
         fixed |= set(read_params_file(args.params_file)) - {"strategy"}
     return build_grid(strategy, grid=parse_grid(strategy, args.grid or ()), fixed=fixed,
-                      stop_loss_pcts=parse_fractions(args.stop_loss_pcts, "stop-loss-pcts"))
+                      stop_loss_pcts=stops or parse_fractions(args.stop_loss_pcts,
+                                                              "stop-loss-pcts"))
 
 
 def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -142,7 +145,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                           strategy=strategy)
     bars = load_bars(args, environ, clock=SystemClock(), warmup=grid.warmup_bars)
     conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
-    with _ChunkProgress(len(grid.combos)) as on_chunk:
+    with ChunkProgress(len(grid.combos)) as on_chunk:
         result = run_sweep(bars.frame, grid, base, timeframe=bars.timeframe,
                            in_sample=args.in_sample, conviction=conviction,
                            chunk_size=args.chunk_size, on_chunk=on_chunk)
@@ -254,18 +257,18 @@ def _null(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class _ChunkProgress:
+class ChunkProgress:
     """A rich progress bar on stderr over combinations done (hidden when not a terminal)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, label: str = "sweep") -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         console = Console(stderr=True)
-        self._bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+        self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                              TextColumn("combinations"), console=console, transient=True,
                              disable=not console.is_terminal)
-        self._task = self._bar.add_task("sweep", total=total)
+        self._task = self._bar.add_task(label, total=total)
 
     def __enter__(self) -> Any:
         self._bar.start()
