@@ -65,6 +65,7 @@ examples (offline first, then the exchange):
   python main.py run --replay state/SYNTHUSDT_1h_synthetic_demo.csv --speed max
   python main.py fetch --symbol BTC/USDT --timeframe 1h --since 2024-01-01
   python main.py sweep --data FILE         # every parameter combination, out-of-sample check
+  python main.py walkforward --data FILE   # re-pick on each window, gates out of sample
   python main.py run                       # paper trading on live public prices (the default)
   python main.py status                    # then: halt --reason WHY / resume --reason WHY
 
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     # imported inside the command's run function, so that --help stays instant.
     from backtest.cli import add_backtest_command
     from backtest.sweep import add_sweep_parser
+    from backtest.walkforward_cli import add_walkforward_parser
     from data.demo_command import add_demo_parser
     from signals.check_command import add_check_parser, add_strategies_parser
     from signals.score_command import add_score_parser
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_parser(commands)
     add_backtest_command(commands)
     add_sweep_parser(commands)
+    add_walkforward_parser(commands)
     add_score_parser(commands)
     add_run_parser(commands)
     add_operator_parsers(commands)

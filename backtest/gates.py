@@ -74,3 +74,9 @@ def all_passed(results: tuple[GateResult, ...]) -> bool:
 def exit_code(results: tuple[GateResult, ...]) -> int:
     """0 when every gate passed, 3 when any failed."""
     return EXIT_PASSED if all_passed(results) else EXIT_GATES_FAILED
+
+
+def dsr_gate(dsr: float, min_dsr: float) -> GateResult:
+    """The walk-forward's gate on the Deflated Sharpe Ratio: above ``min_dsr`` (NaN fails)."""
+    return GateResult("dsr", f"Deflated Sharpe Ratio > {min_dsr:g}", dsr, min_dsr,
+                      math.isfinite(dsr) and dsr > min_dsr)

@@ -1,0 +1,248 @@
+"""Walk-forward validation: pick on each training window, trade the pick on the window after it.
+
+For every training window the sweep's figures of every combination (a fresh run on that window
+at the ranked sizing) rank them by the chosen metric, among those with at least ``min_trades``
+trades; the best is traded on the test window that follows. The out-of-sample run is ONE run of
+the full pipeline over all test windows, whose signal at each bar is the signal of the
+parameters picked for that bar's window. So the account, an open position, the half-Kelly record
+and the kill switches carry from one test window to the next, as they would in a bot whose
+parameters were swapped at each window's start without a restart: a drawdown latch that fires
+stays latched to the end (only an operator lifts it), and no window starts from a fresh peak.
+
+Every combination is also run afresh on each test window, to place the pick among them (its
+out-of-sample rank), and once over all traded bars for the over-fitting statistics (the
+Deflated Sharpe Ratio's trial count and variance, and the PBO's blocks). Memory is one chunk of
+int8 signals plus a few figures per combination and window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest import kernel
+from backtest.engine import BacktestConfig, BacktestResult, Sizing, utc_index
+from backtest.figures import kernel_stats
+from backtest.overfit import (
+    Bootstrap,
+    DeflatedSharpe,
+    Pbo,
+    block_edges,
+    bootstrap_trades,
+    deflated_sharpe,
+    pbo_cscv,
+    sharpe_variance,
+)
+from backtest.stats import BacktestStats
+from backtest.sweep_grid import SweepGrid
+from backtest.sweep_kernel import (
+    F_TRADES,
+    METRICS,
+    account_value,
+    bar_arrays,
+    ranking,
+)
+from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
+from backtest.walkforward_kernel import block_returns, windows_figures
+from backtest.walkforward_windows import Plan, Window
+from core.errors import ConfigError
+from data.timeframe import timeframe_ms
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPick:
+    """One window: the combination picked on its training bars, and where it stood after."""
+
+    window: Window
+    combo: int  # row of grid.combos
+    eligible: int  # combinations with at least min_trades trades in training
+    in_sample: np.ndarray  # the pick's figures on the training window (ranked sizing)
+    out_of_sample: np.ndarray  # its figures on the test window run afresh (ranked sizing)
+    oos_rank: int  # its place among every combination run afresh on the test window
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """Everything the table, the JSON, the report and the saved result read."""
+
+    grid: SweepGrid
+    base: BacktestConfig
+    plan: Plan
+    index: pd.DatetimeIndex
+    timeframe: str
+    metric: str
+    rank_by: Sizing
+    min_trades: int
+    picks: tuple[WindowPick, ...]
+    next_pick: int  # the combination picked on the last training window: what to trade next
+    stitched: BacktestResult  # the full pipeline over the test windows
+    stats: BacktestStats
+    deflated: DeflatedSharpe
+    pbo: Pbo | None
+    bootstrap: Bootstrap | None
+    buy_and_hold: pd.Series  # the close over the test windows, scaled to init_cash
+
+    @property
+    def test_span(self) -> tuple[int, int]:
+        """Bars [first, last + 1) of the stitched out-of-sample run."""
+        return self.picks[0].window.test_start, self.picks[-1].window.test_stop
+
+
+def run_walkforward(
+    bars: pd.DataFrame, grid: SweepGrid, base: BacktestConfig, plan: Plan, *, timeframe: str,
+    metric: str = "sharpe", rank_by: Sizing = Sizing.FIXED, min_trades: int = 10,
+    conviction: float = 0.5, pbo_blocks: int = 16, chunk_size: int | None = None,
+    on_chunk: Progress | None = None, signals: ChunkSignals | None = None,
+) -> WalkForwardResult:
+    """Run the walk-forward of ``grid`` over ``plan``'s windows; ConfigError on a window where
+    no combination made ``min_trades`` trades in training."""
+    if len({c.stop_loss_pct for c in grid.combos}) > 1:
+        raise ConfigError("walkforward trades one stop distance: give --stop-loss-pct, not a "
+                          "list of stops")
+    source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
+    arrays = bar_arrays(bars, conviction)
+    ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+    stop = grid.combos[0].stop_loss_pct
+    ranked = replace(base, sizing=rank_by, risk=replace(base.risk, stop_loss_pct=stop))
+    spans = [(w.train_start, w.train_stop) for w in plan.windows]
+    spans += [(w.test_start, w.test_stop) for w in plan.windows] + [plan.next_train]
+    full = (plan.windows[0].train_start, len(bars))
+    edges = block_edges(full[1] - full[0], pbo_blocks)
+    figures, blocks = _all_combinations(source, grid, arrays, spans, full, edges, ranked, ann,
+                                        chunk_size, on_chunk)
+    picks = _picks(plan, figures, metric, min_trades, utc_index(bars))
+    n_win = len(plan.windows)
+    next_pick = _pick(figures[:, 2 * n_win], metric, min_trades)
+    pipeline = replace(base, sizing=Sizing.PIPELINE, risk=ranked.risk,
+                       strategy=grid.strategy_of(grid.combos[next_pick]))
+    stitched = _stitched_run(bars, source, grid, picks, pipeline, arrays)
+    stats = kernel_stats(stitched, timeframe, halt_kinds=list(stitched.halts()["kind"]),
+                         rejections=stitched.rejections())
+    sums = blocks.sum(axis=1)  # (combos, 2): each combination's whole-period sums
+    return WalkForwardResult(
+        grid=grid, base=pipeline, plan=plan, index=utc_index(bars), timeframe=timeframe,
+        metric=metric, rank_by=rank_by, min_trades=min_trades, picks=picks,
+        next_pick=next_pick, stitched=stitched, stats=stats,
+        deflated=deflated_sharpe(_returns(stitched), n_trials=len(grid.combos),
+                                 sr_variance=sharpe_variance(_per_bar_sharpes(sums, edges)),
+                                 ann_factor=float(ann)),
+        pbo=pbo_cscv(blocks, np.diff(edges)) if len(grid.combos) > 1 else None,
+        bootstrap=bootstrap_trades(account_trade_returns(stitched.raw, pipeline.init_cash)),
+        buy_and_hold=_buy_and_hold(stitched, pipeline.init_cash),
+    )
+
+
+def _all_combinations(
+    source: ChunkSignals, grid: SweepGrid, arrays: Any, spans: list[tuple[int, int]],
+    full: tuple[int, int], edges: np.ndarray, config: BacktestConfig, ann: float,
+    chunk_size: int | None, on_chunk: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    # (combos, spans, figures) and (combos, blocks, 2), one chunk of signals alive at a time.
+    n = len(grid.combos)
+    figures = np.empty((n, len(spans), 6))
+    blocks = np.empty((n, len(edges) - 1, 2))
+    step = chunk_size or max(8, min(256, (32 << 20) // max(len(arrays.close), 1)))
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        chunk = source(grid.combos[lo:hi])
+        figures[lo:hi] = windows_figures(arrays, chunk, spans, config, ann)
+        blocks[lo:hi] = block_returns(arrays, chunk, full, edges, config)
+        del chunk
+        if on_chunk is not None:
+            on_chunk(hi - lo)
+    return figures, blocks
+
+
+def _pick(figures: np.ndarray, metric: str, min_trades: int) -> int:
+    # The best by ``metric`` among runs with min_trades trades and a finite figure, else -1.
+    best = int(ranking(figures, metric, min_trades=min_trades)[0])
+    column, _ = METRICS[metric]
+    eligible = figures[best, F_TRADES] >= min_trades and math.isfinite(figures[best, column])
+    return best if eligible else -1
+
+
+def _picks(
+    plan: Plan, figures: np.ndarray, metric: str, min_trades: int, index: pd.DatetimeIndex,
+) -> tuple[WindowPick, ...]:
+    n_win = len(plan.windows)
+    out = []
+    for w, window in enumerate(plan.windows):
+        train = figures[:, w]
+        best = _pick(train, metric, min_trades)
+        if best < 0:
+            raise ConfigError(
+                f"window {window.number} (training {index[window.train_start]:%Y-%m-%d} to "
+                f"{index[window.train_stop - 1]:%Y-%m-%d}): no combination made "
+                f"{min_trades}+ trades with a finite {metric}; lengthen --train or lower "
+                "--rank-min-trades")
+        test = figures[:, n_win + w]
+        oos_order = ranking(test, metric)
+        out.append(WindowPick(
+            window=window, combo=best,
+            eligible=int((train[:, F_TRADES] >= min_trades).sum()),
+            in_sample=train[best].copy(), out_of_sample=test[best].copy(),
+            oos_rank=int(np.flatnonzero(oos_order == best)[0]) + 1,
+        ))
+    return tuple(out)
+
+
+def _stitched_run(
+    bars: pd.DataFrame, source: ChunkSignals, grid: SweepGrid, picks: tuple[WindowPick, ...],
+    config: BacktestConfig, arrays: Any,
+) -> BacktestResult:
+    # One run over the test windows; the signal at each bar is its window's pick's.
+    a, b = picks[0].window.test_start, picks[-1].window.test_stop
+    signal = np.zeros(b - a, dtype=np.int8)
+    made: dict[int, np.ndarray] = {}
+    for p in picks:
+        if p.combo not in made:
+            made[p.combo] = source(grid.combos[p.combo:p.combo + 1])[0]
+        w = p.window
+        signal[w.test_start - a:w.test_stop - a] = made[p.combo][w.test_start:w.test_stop]
+    raw = kernel.run_kernel(
+        open_=arrays.open_[a:b], low=arrays.low[a:b], close=arrays.close[a:b],
+        time_ms=arrays.time_ms[a:b], signal=signal, conviction=arrays.conviction[a:b],
+        suppress=arrays.suppress[a:b], params=config.kernel_params(),
+    )
+    frame = bars.iloc[a:b].copy()
+    frame["signal"] = signal
+    return BacktestResult(config=config, bars=frame, raw=raw, scores={})
+
+
+def _returns(result: BacktestResult) -> np.ndarray:
+    # Per-bar returns of the account value the Sharpe figure uses (the first against init_cash).
+    close = result.bars["close"].to_numpy(np.float64)
+    init_cash = float(result.config.init_cash)
+    value = account_value(result.raw.orders, close, init_cash)
+    return np.asarray(np.diff(value, prepend=init_cash) / np.concatenate(([init_cash],
+                                                                          value[:-1])))
+
+
+def _per_bar_sharpes(sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    # Each combination's per-bar Sharpe over the whole period, from its sum and sum of squares.
+    n = float(edges[-1] - edges[0])
+    mean = sums[:, 0] / n
+    var = (sums[:, 1] - n * mean * mean) / (n - 1.0)
+    std = np.sqrt(np.clip(var, 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(std > 0.0, mean / std, np.nan)
+
+
+def account_trade_returns(raw: kernel.KernelResult, init_cash: float) -> np.ndarray:
+    """Each closed trade's pnl over the equity before it: its return on the whole account."""
+    trades = raw.trades[raw.trades[:, kernel.T_REASON] != kernel.EXIT_END]
+    entry = trades[:, kernel.T_ENTRY_IDX].astype(np.int64)
+    before = np.where(entry > 0, raw.equity[np.maximum(entry - 1, 0)], init_cash)
+    return np.asarray(trades[:, kernel.T_PNL] / before)
+
+
+def _buy_and_hold(result: BacktestResult, init_cash: float) -> pd.Series:
+    close = result.bars["close"]
+    return close / float(close.iloc[0]) * init_cash

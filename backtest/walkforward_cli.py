@@ -1,0 +1,203 @@
+"""The ``walkforward`` command: options, the run, and the saved out-of-sample evidence.
+
+Only the standard library and core are imported at module level (``main.py --help`` stays
+instant); the numbers come from ``backtest.walkforward``, the table from
+``backtest.walkforward_table``. Exit codes as backtest's: 0 every gate passed, 3 one failed (or
+the strategy failed its checks), 2 a usage or data error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backtest.sweep_table import METRIC_LABELS, SIZINGS
+from core.cli_options import add_strategy_options, fraction
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from backtest.gates import GateResult
+    from backtest.walkforward import WalkForwardResult
+    from core.clock import Clock
+
+GATE_DEFAULT_MIN_DSR = 0.95
+
+
+def add_walkforward_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``walkforward`` subcommand to main.py's subparsers; returns its parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "walkforward", help="pick parameters on each training window, trade them on the next; "
+        "gates on the stitched out-of-sample run",
+        description="Walk-forward validation: on each training window rank every combination "
+        "of the strategy's grid, run the best through the full pipeline on the test window "
+        "that follows, and judge the gates on the stitched out-of-sample run, with the "
+        "Deflated Sharpe Ratio, the PBO and a bootstrap of its trades. Saves the out-of-sample "
+        "evidence for the parameters it would trade next (`run --gate-on walkforward`).",
+        allow_abbrev=False,
+    )
+    from backtest.cli import add_data_options
+
+    add_data_options(parser)
+    add_strategy_options(parser)
+    g = parser.add_argument_group(
+        "windows", "A length is bars (500) or a span: 36h, 10D, 3W, 6M, 1Y (calendar months "
+        "and years on the bars' open times).")
+    g.add_argument("--train", default="6M", help="training window (%(default)s)")
+    g.add_argument("--test", default="1M", help="test window after each (%(default)s)")
+    g.add_argument("--mode", choices=("rolling", "anchored"), default="rolling",
+                   help="rolling: the training window moves with the test window; anchored: "
+                   "it starts at the first traded bar and grows (%(default)s)")
+    g.add_argument("--grid", action="append", default=[], metavar="NAME=SPEC",
+                   help="values of one parameter, as sweep's (default: the strategy's sweep "
+                   "values); the stop is --stop-loss-pct")
+    r = parser.add_argument_group("picking")
+    r.add_argument("--metric", choices=tuple(METRIC_LABELS), default="sharpe",
+                   help="rank each training window by this figure (%(default)s)")
+    r.add_argument("--rank-by", choices=SIZINGS, default="fixed",
+                   help="rank on runs at a fixed size (default, the signal's own edge) or on "
+                   "the full pipeline; the test windows always run the full pipeline")
+    r.add_argument("--rank-min-trades", type=int, default=10, metavar="N",
+                   help="pick only among combinations with N+ trades in training (%(default)s)")
+    r.add_argument("--pbo-blocks", type=int, default=16, metavar="S",
+                   help="blocks of the PBO's cross-validation, even (%(default)s: C(16,8) = "
+                   "12,870 splits)")
+    _gate_options(parser)
+    _output_options(parser)
+    parser.set_defaults(run=run_command)
+    return parser
+
+
+def _gate_options(parser: argparse.ArgumentParser) -> None:
+    from backtest.cli import GATE_DEFAULTS
+
+    g = parser.add_argument_group("gates", "Judged on the stitched out-of-sample run; [gates] "
+                                  "in the config file.")
+    g.add_argument("--gate-min-sharpe", type=float, default=GATE_DEFAULTS["min_sharpe"],
+                   help="Sharpe Ratio must be above this (%(default)s)")
+    g.add_argument("--gate-max-drawdown-pct", type=fraction,
+                   default=GATE_DEFAULTS["max_drawdown_pct"], metavar="FRACTION",
+                   help="Max Drawdown must be below this fraction (%(default)s)")
+    g.add_argument("--gate-min-trades", type=int, default=GATE_DEFAULTS["min_trades"],
+                   help="Total Trades must be above this (%(default)s)")
+    g.add_argument("--gate-min-dsr", type=float, default=GATE_DEFAULT_MIN_DSR,
+                   help="the Deflated Sharpe Ratio must be above this (%(default)s)")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    g.add_argument("--report", metavar="FILE.html", help="write an HTML page: the stitched "
+                   "equity against buy-and-hold, the parameter path, the statistics")
+    g.add_argument("--kelly-out", metavar="FILE", help="where to save the out-of-sample "
+                   "evidence (default: backtest_results.json in $TRADINGBOT_STATE_DIR, else "
+                   "state/)")
+    g.add_argument("--params-out", metavar="FILE.toml", help="write the parameters to trade "
+                   "next as a params file (run --params FILE.toml)")
+    g.add_argument("--chunk-size", type=int, help="combinations per chunk (default: ~32 MiB "
+                   "of signals per chunk)")
+
+
+def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """main.py's entry point for ``walkforward``: run it, print, save; returns 0 or 3."""
+    import pandas as pd
+
+    from backtest.cli_data import load_bars
+    from backtest.cli_run import config_from_args
+    from backtest.engine import Sizing
+    from backtest.sweep import ChunkProgress, grid_from_args
+    from backtest.walkforward import run_walkforward
+    from backtest.walkforward_summary import summary
+    from backtest.walkforward_table import print_table
+    from backtest.walkforward_windows import parse_length, plan_windows
+    from core.clock import SystemClock
+    from signals.scorer_settings import ScorerSettings
+
+    _check_numbers(args)
+    train, test = parse_length(args.train, "train"), parse_length(args.test, "test")
+    args.sizing = "pipeline"  # config_from_args reads it; the test windows run the pipeline
+    config = config_from_args(args)
+    grid = grid_from_args(args, config.strategy, stops=(config.risk.stop_loss_pct,))
+    clock = SystemClock()
+    bars = load_bars(args, environ, clock=clock, warmup=grid.warmup_bars)
+    plan = plan_windows(pd.DatetimeIndex(bars.frame.index), first=grid.warmup_bars - 1,
+                        train=train, test=test, mode=args.mode)
+    conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
+    from backtest.compile_notice import announce_first_compile
+
+    announce_first_compile()
+    with ChunkProgress(len(grid.combos), "walk-forward") as on_chunk:
+        result = run_walkforward(
+            bars.frame, grid, config, plan, timeframe=bars.timeframe, metric=args.metric,
+            rank_by=Sizing(args.rank_by), min_trades=args.rank_min_trades,
+            conviction=conviction, pbo_blocks=args.pbo_blocks, chunk_size=args.chunk_size,
+            on_chunk=on_chunk)
+    gates = judge(result, args)
+    doc = summary(result, gates)
+    doc.update(symbol=bars.symbol, source=bars.source, conviction=conviction)
+    checks_passed = _checks_passed(result, bars.frame)
+    doc["files"] = _write_files(args, environ, result, gates, doc, clock, bars,
+                                checks_passed=checks_passed)
+    if args.json:
+        print(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        print_table(doc)
+    return 0 if doc["gates_passed"] and checks_passed else 3
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.rank_min_trades < 0:
+        raise ConfigError("--rank-min-trades must be at least 0")
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ConfigError("--chunk-size must be at least 1")
+    if not 0.0 <= args.gate_min_dsr < 1.0:
+        raise ConfigError(f"--gate-min-dsr is a probability in [0, 1), got {args.gate_min_dsr}")
+
+
+def judge(result: WalkForwardResult, args: argparse.Namespace) -> tuple[GateResult, ...]:
+    """The gates on the stitched out-of-sample figures, and the Deflated Sharpe Ratio's."""
+    from backtest.gates import GateSettings, dsr_gate, evaluate_gates
+
+    settings = GateSettings(min_sharpe=args.gate_min_sharpe,
+                            max_drawdown_pct=args.gate_max_drawdown_pct,
+                            min_trades=args.gate_min_trades)
+    return (*evaluate_gates(result.stats, settings),
+            dsr_gate(result.deflated.dsr, args.gate_min_dsr))
+
+
+def _checks_passed(result: WalkForwardResult, frame: Any) -> bool:
+    # The strategy's look-ahead and warm-up checks on the data, as backtest runs them.
+    import sys
+
+    from signals.strategy_checks import AUTO_CHECK_ROWS, run_checks
+
+    strategy = result.base.strategy
+    report = run_checks(strategy, frame, max_rows=AUTO_CHECK_ROWS + strategy.warmup_bars)
+    for failure in report.failures:
+        print(f"STRATEGY CHECK FAILED: {failure.line()}", file=sys.stderr, flush=True)
+    return bool(report.passed)
+
+
+def _write_files(
+    args: argparse.Namespace, environ: Mapping[str, str], result: WalkForwardResult,
+    gates: tuple[GateResult, ...], doc: dict[str, Any], clock: Clock, bars: Any, *,
+    checks_passed: bool,
+) -> dict[str, str]:
+    from backtest.kelly_store import default_results_path
+    from backtest.walkforward_save import forget_evidence, save_evidence, write_params_file
+
+    files: dict[str, str] = {}
+    target = Path(args.kelly_out) if args.kelly_out else default_results_path(environ)
+    if checks_passed:
+        files["kelly"] = str(save_evidence(target, result, gates, doc, clock, bars))
+    else:
+        forget_evidence(target, result, bars)
+    if args.params_out:
+        files["params"] = str(write_params_file(args.params_out, result, args.strategy))
+    if args.report:
+        from backtest.walkforward_report import write_walkforward_report
+
+        files["report"] = str(write_walkforward_report(args.report, result, doc))
+    return files
