@@ -1,4 +1,5 @@
-"""Command-line options shared by backtest, sweep, run and score: one definition, one default.
+"""Command-line options shared by backtest, sweep, walkforward, run and score: one definition,
+one default.
 
 Only the standard library is imported here, so ``main.py --help`` stays instant. A test checks
 that the defaults equal RiskConfig(), BacktestConfig() and the paper account's, which are not
@@ -12,7 +13,7 @@ from typing import Any
 
 CONFIG_ENV = "TRADINGBOT_CONFIG"
 # The commands that read a config file (core/config_file.py): what they build must match.
-CONFIG_COMMANDS = ("backtest", "sweep", "run", "score", "check-strategy")
+CONFIG_COMMANDS = ("backtest", "sweep", "walkforward", "run", "score", "check-strategy")
 FRACTION_HINT = "a fraction: 0.2 = 20%"
 
 # Parser defaults; the values of RiskConfig(), BacktestConfig() and StrategySettings().

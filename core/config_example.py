@@ -18,12 +18,12 @@ from core.files import write_atomically
 from core.paths import check_output_path
 
 HEADER = """\
-# bot.toml: the settings backtest, sweep, run, score and check-strategy share, so that paper and
-# live trade exactly what was backtested (the same strategy id).
+# bot.toml: the settings backtest, sweep, walkforward, run, score and check-strategy share, so
+# that paper and live trade exactly what was backtested (the same strategy id).
 #   python main.py --config bot.toml backtest --data FILE    (or export TRADINGBOT_CONFIG=bot.toml)
 # Precedence: command-line options > this file > the built-in defaults. A key left out keeps its
 # default; an unknown key is an error. Each key is its option's name: [risk] max_position_pct is
-# --max-position-pct, [gates] min_sharpe is --gate-min-sharpe.
+# --max-position-pct, [gates] min_sharpe is --gate-min-sharpe, [gates] on is run's --gate-on.
 # Units are in the names: every *_pct is a fraction (0.2 = 20%), *_usd US dollars, *_days days.
 # API keys never go here: they are read only from the environment or .env."""
 

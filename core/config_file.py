@@ -1,5 +1,5 @@
-"""bot.toml: one validated file for the settings backtest, sweep, run, score and check-strategy
-share, so that paper and live trade exactly what was backtested.
+"""bot.toml: one validated file for the settings backtest, sweep, walkforward, run, score and
+check-strategy share, so that paper and live trade exactly what was backtested.
 
 Precedence: command-line flags > the file > each command's own defaults; a key left out of the
 file changes nothing. Units are in the names: every ``*_pct`` is a fraction (0.2 = 20%),
@@ -131,13 +131,18 @@ class SizingSection(_Section):
 
 
 class GateSection(_Section):
-    """backtest's gates before going live (--gate-min-sharpe, ...); each must pass."""
+    """Gates before live (backtest and walkforward's --gate-min-sharpe, ...), run's --gate-on."""
 
     min_sharpe: float = Field(default=1.0, allow_inf_nan=False,
                               description="Sharpe Ratio must be above this")
     max_drawdown_pct: float = Field(default=0.20, gt=0.0, le=1.0, description=(
         "Max Drawdown must be below this (the report prints it in percent)"))
     min_trades: Count = Field(default=50, description="Total Trades must be above this")
+    min_dsr: float = Field(default=0.95, ge=0.0, lt=1.0, description=(
+        "the walk-forward's Deflated Sharpe Ratio must be above this"))
+    on: Literal["backtest", "walkforward"] = Field(default="backtest", description=(
+        "which saved evidence the live start requires: a backtest's gates, or a "
+        "walk-forward's stitched out-of-sample gates and DSR"))
 
 
 class ScorerSection(_Section):

@@ -4,10 +4,13 @@ The file (default ``state/backtest_results.json``; ``TRADINGBOT_STATE_DIR`` move
 folder; ``backtest --kelly-out FILE`` another file) is format version 2::
 
     {"format": "tradingbot.backtest_results", "version": 2,
-     "results": {"<strategy_id>|<symbol>|<timeframe>": {...one saved backtest...}}}
+     "results": {"<strategy_id>|<symbol>|<timeframe>": {...one saved backtest...},
+                 "<strategy_id>|<symbol>|<timeframe>|walkforward": {...one walk-forward...}}}
 
-A backtest merges its result into the file under its key, so a 1m run no longer replaces the
-1h inputs and an ETH run no longer replaces BTC's. The merge holds an exclusive lock on a
+A backtest (or walk-forward) merges its result into the file under its key, so a 1m run no
+longer replaces the 1h inputs, an ETH run no longer replaces BTC's, and a walk-forward no
+longer replaces the backtest of the same strategy. A backtest's key has kept its three parts:
+a file written before walk-forwards reads unchanged. The merge holds an exclusive lock on a
 sidecar ``.lock`` file and replaces the file atomically: two backtests saving at once both
 keep their result. A version-1 file (one result, at the top level) still reads as a store of
 that one result; its strategy id hashed the symbol and timeframe too, so it matches no
@@ -28,7 +31,13 @@ from typing import Any
 from core.errors import ConfigError, DataError
 from core.files import write_atomically
 from core.paths import state_dir
-from risk.saved_backtest import ResultKey, SavedBacktest, entry_to_json, parse_entry
+from risk.saved_backtest import (
+    WALKFORWARD,
+    ResultKey,
+    SavedBacktest,
+    entry_to_json,
+    parse_entry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +106,38 @@ def load_results(path: str | os.PathLike[str]) -> dict[ResultKey, SavedBacktest]
 
 
 def load_backtest_results(path: str | os.PathLike[str], key: ResultKey) -> SavedBacktest:
-    """The backtest saved under ``key``; ConfigError naming the backtest to run when none is."""
+    """The result saved under ``key``; ConfigError naming the command to run when none is."""
     file = Path(path)
-    run = (f"run `python main.py backtest --symbol {key.symbol} --timeframe {key.timeframe}` "
-           "with the same strategy, risk and sizing options")
+    run = _how_to_make(key)
     if not file.is_file():
         raise ConfigError(f"no backtest results at {file}: {run} first")
     results = load_results(file)
     found = results.get(key)
     if found is None:
-        raise ConfigError(f"no saved backtest of strategy {key.strategy_id} for {key.symbol} "
+        raise ConfigError(f"no saved {key.noun} of strategy {key.strategy_id} for {key.symbol} "
                           f"{key.timeframe} in {file}{_others(results, key)}: {run}")
     return found
 
 
+def _how_to_make(key: ResultKey) -> str:
+    """The command that saves a result under ``key``."""
+    if key.evidence == WALKFORWARD:
+        return (f"run `python main.py walkforward --strategy ... --data ...` on {key.symbol} "
+                f"{key.timeframe} bars with the same strategy, risk and sizing options")
+    return (f"run `python main.py backtest --symbol {key.symbol} --timeframe {key.timeframe}` "
+            "with the same strategy, risk and sizing options")
+
+
 def _others(results: Mapping[ResultKey, SavedBacktest], key: ResultKey) -> str:
-    """Which other settings the store holds for the same market and bar, if any."""
-    ids = sorted(k.strategy_id for k in results
-                 if (k.symbol, k.timeframe) == (key.symbol, key.timeframe))
-    if not ids:
-        return ""
-    return f" (it holds {key.symbol} {key.timeframe} of other settings: {', '.join(ids)})"
+    """What else the store holds for the same market and bar, if anything."""
+    ids = sorted(k.strategy_id for k in results if k.evidence == key.evidence
+                 and (k.symbol, k.timeframe) == (key.symbol, key.timeframe))
+    kinds = sorted(k.noun for k in results if k != key and (k.strategy_id, k.symbol,
+                   k.timeframe) == (key.strategy_id, key.symbol, key.timeframe))
+    held = [f"a {kind} of these settings" for kind in kinds]
+    if ids:
+        held.append(f"{key.symbol} {key.timeframe} of other settings: {', '.join(ids)}")
+    return f" (it holds {'; '.join(held)})" if held else ""
 
 
 def _results_so_far(target: Path) -> dict[ResultKey, SavedBacktest]:

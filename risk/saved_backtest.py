@@ -1,11 +1,13 @@
 """One saved backtest: the Kelly inputs and gate verdicts that paper and live size and gate on.
 
 It sits below both ``backtest/`` (which writes it) and ``trading/`` (which reads it), so that
-neither imports the other. A result is keyed by (``strategy_id``, symbol, timeframe); the
-``strategy_id`` is a hash of the settings that define the strategy wherever it trades: the
+neither imports the other. A result is keyed by (``strategy_id``, symbol, timeframe, evidence);
+the ``strategy_id`` is a hash of the settings that define the strategy wherever it trades: the
 strategy spec (name, version, parameters), the risk limits and the sizing. Symbol and timeframe
-are the key's other two parts, not hashed. Costs and starting cash are stored but not hashed:
-they are the simulation's assumptions, which the live loop cannot know.
+are the key's next two parts, not hashed. The evidence says what the figures come from: a
+backtest over the whole history, or a walk-forward's stitched out-of-sample runs; both of one
+strategy are kept side by side. Costs and starting cash are stored but not hashed: they are the
+simulation's assumptions, which the live loop cannot know.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from risk.config import RiskConfig
 from signals.strategy import StrategySpec, settings_hash
+
+BACKTEST: Final = "backtest"
+WALKFORWARD: Final = "walkforward"
+# What a saved result's figures come from; the first is the default and keeps the 3-part key.
+EVIDENCE_KINDS: Final = (BACKTEST, WALKFORWARD)
+_NOUNS: Final = {BACKTEST: "backtest", WALKFORWARD: "walk-forward"}
+# Walk-forward evidence fields that are numbers (or null) and times, when present.
+_EVIDENCE_NUMBERS: Final = ("windows", "n_trials", "dsr", "pbo")
+_EVIDENCE_TIMES: Final = ("first_bar", "last_bar")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +64,13 @@ class GateResult:
 
 @dataclass(frozen=True, slots=True)
 class ResultKey:
-    """What a saved backtest is of: the strategy's settings hash, the market and the bar."""
+    """What a saved result is of: the strategy's settings hash, the market, the bar, and
+    whether a backtest or a walk-forward (one of EVIDENCE_KINDS) produced it."""
 
     strategy_id: str
     symbol: str
     timeframe: str
+    evidence: str = BACKTEST
 
     def __post_init__(self) -> None:
         for name in ("strategy_id", "symbol", "timeframe"):
@@ -66,19 +79,33 @@ class ResultKey:
             if not isinstance(value, str) or not value or "|" in value:
                 raise ValueError(f"result key: {name} must be a non-empty string without '|', "
                                  f"got {value!r}")
+        if self.evidence not in EVIDENCE_KINDS:
+            raise ValueError(f"result key: evidence must be one of {', '.join(EVIDENCE_KINDS)}, "
+                             f"got {self.evidence!r}")
 
     @property
     def text(self) -> str:
-        """The key as the results file writes it: ``strategy_id|symbol|timeframe``."""
-        return f"{self.strategy_id}|{self.symbol}|{self.timeframe}"
+        """As the file writes it: ``strategy_id|symbol|timeframe``, then ``|walkforward``."""
+        base = f"{self.strategy_id}|{self.symbol}|{self.timeframe}"
+        # A backtest keeps the 3-part key, so files written before walk-forwards read unchanged.
+        return base if self.evidence == BACKTEST else f"{base}|{self.evidence}"
+
+    @property
+    def noun(self) -> str:
+        """The evidence in words: "backtest" or "walk-forward"."""
+        return _NOUNS[self.evidence]
 
     @classmethod
     def parse(cls, text: str) -> ResultKey:
-        """The key from its ``text``; ValueError when it is not three parts."""
+        """The key from its ``text``; ValueError when it is not a key's text."""
         parts = text.split("|")
-        if len(parts) != 3:
-            raise ValueError(f"result key {text!r} is not strategy_id|symbol|timeframe")
-        return cls(*parts)
+        if len(parts) not in (3, 4):
+            raise ValueError(f"result key {text!r} is not strategy_id|symbol|timeframe"
+                             f"[|{WALKFORWARD}]")
+        key = cls(*parts)
+        if key.text != text:  # "...|backtest" would alias the 3-part key of the same result
+            raise ValueError(f"result key {text!r} is written {key.text!r}")
+        return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +136,10 @@ class SavedBacktest:
         gates: each gate's rule, figure and verdict.
         scorer: where conviction came from (provider, model, fixed conviction, answers by
             source); stored, not hashed: an LLM-scored history may be look-ahead biased.
+        evidence: what the figures come from: ``kind`` (one of EVIDENCE_KINDS; the key's
+            last part); a walk-forward adds mode, train, test, windows, first_bar and
+            last_bar (ISO, of the stitched out-of-sample bars), n_trials, dsr and pbo
+            (numbers may be null).
     """
 
     strategy_id: str
@@ -121,6 +152,10 @@ class SavedBacktest:
     total_trades: int
     gates: tuple[GateResult, ...]
     scorer: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = field(default_factory=lambda: {"kind": BACKTEST})
+
+    def __post_init__(self) -> None:
+        check_evidence(self.evidence)
 
     @property
     def gates_passed(self) -> bool:
@@ -129,8 +164,39 @@ class SavedBacktest:
 
     @property
     def key(self) -> ResultKey:
-        """Where this result is filed: its strategy id, symbol and timeframe."""
-        return ResultKey(self.strategy_id, self.data.symbol, self.data.timeframe)
+        """Where this result is filed: its strategy id, symbol, timeframe and evidence kind."""
+        return ResultKey(self.strategy_id, self.data.symbol, self.data.timeframe,
+                         self.evidence["kind"])
+
+
+def check_evidence(evidence: Mapping[str, Any]) -> None:
+    """ValueError unless ``evidence`` has a known kind and its known fields hold their types."""
+    kind = evidence.get("kind")
+    if kind not in EVIDENCE_KINDS:
+        raise ValueError(f"evidence.kind must be one of {', '.join(EVIDENCE_KINDS)}, "
+                         f"got {kind!r}")
+    for name in _EVIDENCE_NUMBERS:
+        value = evidence.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"evidence.{name} must be a number or null, got {value!r}")
+    for name in _EVIDENCE_TIMES:
+        if evidence.get(name) is not None:
+            _time(evidence[name], f"evidence.{name}")
+
+
+def evidence_line(saved: SavedBacktest) -> str:
+    """What size and gate rest on, e.g. "gate on backtest: 2022-01-01..2025-05-05: passed"."""
+    failed = [g.name for g in saved.gates if not g.passed]
+    verdict = "passed" if saved.gates_passed else f"failed ({', '.join(failed) or 'no gates'})"
+    ev = saved.evidence
+    span = _span(ev.get("first_bar") or saved.data.first_bar,
+                 ev.get("last_bar") or saved.data.last_bar)
+    if ev["kind"] == BACKTEST:
+        return f"gate on backtest: {span}: {verdict}"
+    plan = (f"{_shown(ev.get('windows'), 'd')} windows ({ev.get('train', '?')} train / "
+            f"{ev.get('test', '?')} test, {ev.get('mode', '?')})")
+    return (f"gate on walk-forward: {plan}, OOS {span}, DSR {_shown(ev.get('dsr'), '.2f')}, "
+            f"PBO {_shown(ev.get('pbo'), '.2f')}: {verdict}")
 
 
 def strategy_settings(
@@ -185,6 +251,8 @@ def entry_to_json(saved: SavedBacktest) -> dict[str, Any]:
         "gates": [g.to_json() for g in saved.gates],
         "gates_passed": saved.gates_passed,
         "scorer": dict(saved.scorer),
+        "evidence": {k: _null(v) if isinstance(v, float) else v
+                     for k, v in saved.evidence.items()},
     }
 
 
@@ -215,6 +283,8 @@ def parse_entry(raw: object) -> SavedBacktest:
         total_trades=_count(top["total_trades"], "total_trades"),
         gates=tuple(_gate(g) for g in _list(top["gates"], "gates")),
         scorer=_obj(top.get("scorer", {}), "scorer"),
+        # Absent in a file written before walk-forwards: every result then was a backtest.
+        evidence=_obj(top.get("evidence", {"kind": BACKTEST}), "evidence"),
     )
     if top["gates_passed"] is not saved.gates_passed:
         raise ValueError("gates_passed does not match the stored gates")
@@ -248,6 +318,18 @@ def _gate(raw: object) -> GateResult:
 
 def _null(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _span(first: datetime | str, last: datetime | str) -> str:
+    days = [(t if isinstance(t, datetime) else datetime.fromisoformat(t)).strftime("%Y-%m-%d")
+            for t in (first, last)]
+    return f"{days[0]}..{days[1]}"
+
+
+def _shown(value: object, spec: str) -> str:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return format(int(value) if spec == "d" else value, spec)
+    return "n/a"
 
 
 def _obj(value: object, name: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Signed trading routes for the fake Binance spot API: account, orders, tickers, time.
+"""Signed trading routes for the fake Binance spot API: account, orders, tickers, time (and
+no margin pairs, which a live client loads).
 
 ``FakeSpotTrading(fake)`` installs the routes on a FakeBinance with ``add_route``. It keeps a
 tiny exchange: balances (free / locked), a current price per symbol, and every order the
@@ -35,6 +36,8 @@ TICKER_PRICE = "/api/v3/ticker/price"
 TICKER_24H = "/api/v3/ticker/24hr"
 TIME = "/api/v3/time"
 PING = "/api/v3/ping"
+# A live (not sandbox) ccxt client also asks for the margin pairs when it loads markets.
+MARGIN_PAIRS = ("/sapi/v1/margin/allPairs", "/sapi/v1/margin/isolated/allPairs")
 FEE_RATE = Decimal("0.001")
 _CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
 _OPEN = ("NEW", "PARTIALLY_FILLED")
@@ -96,6 +99,7 @@ class FakeSpotTrading:
             ("GET", TICKER_24H): self._ticker_24h,
             ("GET", TIME): self._time,
             ("GET", PING): lambda r: FakeResponse(200, {}),
+            **{("GET", path): lambda r: FakeResponse(200, []) for path in MARGIN_PAIRS},
         }
         for (method, path), handler in routes.items():
             fake.add_route(method, path, self._guard(method, path, handler))

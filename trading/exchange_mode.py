@@ -1,9 +1,10 @@
 """``run --testnet`` and ``run --live``: the same loop with the ccxt broker.
 
 Live needs every part of the opt-in: the ``--live`` flag, the exchange's live keys,
-``LIVE_TRADING=yes`` (the execution layer checks those), a usable saved backtest of these very
-settings for the Kelly inputs, and the promotion gate (or ``--override-promotion REASON``,
-journaled). Orders are sent when decided (no deferral): the exchange fills at the market.
+``LIVE_TRADING=yes`` (the execution layer checks those), a usable saved result of these very
+settings for the Kelly inputs (``--gate-on``: a backtest's, or a walk-forward's out-of-sample
+one), and the promotion gate on it (or ``--override-promotion REASON``, journaled). Orders
+are sent when decided (no deferral): the exchange fills at the market.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
     from trading.market import ExchangeMarket
     from trading.run_command import _drive, _loop
     from trading.setup import Parts, build_sizing, restore_risk
-    from trading.sizing import SavedKelly
+    from trading.sizing import SavedKelly, evidence_text
 
     live = bool(args.live)
     mode = RunMode.LIVE if live else RunMode.TESTNET
@@ -70,7 +71,9 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
         parts = Parts(broker, _risk_for(strategy, journal, clock, broker, market,
                                         restore_risk), sizing)
         print(f"{mode} trading {', '.join(strategy.symbols)} {strategy.timeframe} on "
-              f"{args.exchange} ({broker!r}); sizing: {sizing.describe()}", flush=True)
+              f"{args.exchange} ({broker!r}); sizing: {sizing.describe()}; "
+              f"{evidence_text(sizing)}", flush=True)
+        log.info("%s start: %s", mode, evidence_text(sizing))
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
                      mode=mode, deferred=False, alerter=alerter)
         if overridden:

@@ -104,6 +104,8 @@ class StatusView:
     pending_commands: list[Command]
     decisions: list[DecisionRow]
     recent_halts: list[HaltRow]
+    # Per symbol, the saved evidence the run's size and live gate rest on (its start line's).
+    evidence: dict[str, str]
 
     @property
     def stalled(self) -> bool:
@@ -187,6 +189,7 @@ def read_status(journal: Journal, *, mode: str, now: datetime, last: int) -> Sta
         positions=_positions(journal),
         pending_commands=journal.pending_commands(),
         decisions=journal.recent_decisions(last), recent_halts=journal.recent_halts(10),
+        evidence=dict(run.config.get("evidence") or {}) if run is not None else {},
     )
 
 
@@ -198,6 +201,7 @@ def status_blocks(v: StatusView) -> list[Block]:
     else:
         blocks.append(f"Run #{v.run.id}: {v.run.mode} since {_when(v.run.started_at)}, "
                       f"strategy {v.run.strategy_id}")
+        blocks += [f"{symbol}: {line}" for symbol, line in v.evidence.items()]
     blocks += [_bar_line(b) for b in v.last_bars] or ["No bar processed yet."]
     if v.stalled:
         blocks.append(f"STALLED: no bar finished for over {STALL_BARS} bar lengths; is the bot "

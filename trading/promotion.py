@@ -1,6 +1,7 @@
 """The promotion gate, as the seed asks: paper trade for two weeks minimum before live.
 
-Live refuses to start unless, for every symbol it would trade, (1) the saved backtest of the
+Live refuses to start unless, for every symbol it would trade, (1) the saved evidence the gate
+is on (``run --gate-on``: a backtest, or a walk-forward's stitched out-of-sample runs) of the
 very strategy settings on that symbol and timeframe passed its gates, is fresh and has enough
 trades for its Kelly inputs, and (2) the paper journal holds at least ``min_paper_days`` of
 that symbol's decisions with those settings. Each problem names its symbol. ``--override``
@@ -27,26 +28,28 @@ def promotion_problems(
     """Everything that stands between these settings and live trading ([] when nothing)."""
     problems: list[str] = []
     for symbol in strategy.symbols:
-        problems += _backtest_problems(strategy, symbol, results_path, now)
+        problems += _evidence_problems(strategy, symbol, results_path, now)
     return [*problems, *_paper_problems(strategy, paper_journal, min_paper_days)]
 
 
-def _backtest_problems(
+def _evidence_problems(
     strategy: StrategySettings, symbol: str, path: Path, now: datetime
 ) -> list[str]:
+    """What is wrong with the saved evidence the gate is on (``gate_on``) for ``symbol``."""
+    key = strategy.result_key(symbol)
     try:
-        saved = load_backtest_results(path, strategy.result_key(symbol))
+        saved = load_backtest_results(path, key)
     except BotError as e:
-        return [f"{symbol}: no usable backtest results: {e}"]
+        return [f"{symbol}: no usable {key.noun} results: {e}"]
     problems = []
     if not saved.gates_passed:
         failed = ", ".join(g.name for g in saved.gates if not g.passed)
-        problems.append(f"{symbol}: the saved backtest failed its gates ({failed})")
+        problems.append(f"{symbol}: the saved {key.noun} failed its gates ({failed})")
     if now - saved.created_at > strategy.kelly_max_age:
-        problems.append(f"{symbol}: the saved backtest is older than "
+        problems.append(f"{symbol}: the saved {key.noun} is older than "
                         f"{strategy.kelly_max_age.days} days")
     if saved.kelly.trades < strategy.kelly_min_trades:
-        problems.append(f"{symbol}: the saved backtest closed {saved.kelly.trades} trades, "
+        problems.append(f"{symbol}: the saved {key.noun} closed {saved.kelly.trades} trades, "
                         f"fewer than {strategy.kelly_min_trades} for its Kelly inputs")
     return problems
 

@@ -25,6 +25,7 @@ DEFAULT_SYMBOLS = "BTC/USDT"
 DEFAULT_TIMEFRAME = "1h"
 MAX_SPEED_S = 86_400.0  # a day of real time per bar: beyond that it is a typo, not a replay
 RUN_HELP = "run the trading bot (paper by default; --testnet, --live, --replay FILE)"
+GATE_ON = ("backtest", "walkforward")  # risk.saved_backtest.EVIDENCE_KINDS (not imported: --help)
 
 
 def add_run_parser(commands: Any) -> argparse.ArgumentParser:
@@ -60,6 +61,9 @@ def add_run_parser(commands: Any) -> argparse.ArgumentParser:
                    help="saved backtest older than this is stale (30)")
     g.add_argument("--override-promotion", metavar="REASON",
                    help="live: start despite the promotion gate (journaled with the reason)")
+    g.add_argument("--gate-on", choices=GATE_ON, default=GATE_ON[0],
+                   help="the saved evidence paper and live size on and live requires: a "
+                   "backtest, or a walk-forward's out-of-sample gates and DSR ([gates] on)")
     add_strategy_options(run)
     run.set_defaults(run=run_command)
     return run
@@ -95,6 +99,7 @@ def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None
         default_position_pct=args.default_position_pct, kelly_min_trades=args.kelly_min_trades,
         flatten_on_halt=args.flatten_on_halt, init_cash=args.init_cash, fee=args.fees,
         slippage=args.slippage, kelly_max_age=timedelta(days=args.kelly_max_age_days),
+        gate_on=args.gate_on,
     )
 
 
@@ -143,6 +148,7 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
     from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
     from trading.setup import build_paper_parts
+    from trading.sizing import evidence_text
 
     clock = SystemClock()
     base_url = env.get("TRADINGBOT_EXCHANGE_URL", "").strip() or None
@@ -157,7 +163,8 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
         paper: Any = parts.broker
         paper.reconcile().raise_if_mismatch()
         print(f"paper trading {', '.join(strategy.symbols)} {strategy.timeframe} on "
-              f"{args.exchange} public data; sizing: {parts.sizing.describe()}", flush=True)
+              f"{args.exchange} public data; sizing: {parts.sizing.describe()}; "
+              f"{evidence_text(parts.sizing)}", flush=True)
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
                      mode=RunMode.PAPER, deferred=True)
         bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
@@ -177,8 +184,9 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
     scorer_settings = ScorerSettings.from_env(env)
     journal.record_run(
         mode=mode, strategy_id=strategy.strategy_id(), code_version=code_version(),
-        config={**strategy.snapshot(), "scorer": {"provider": str(scorer_settings.provider),
-                                                  "model": scorer_settings.model}},
+        config={**strategy.snapshot(), "evidence": dict(parts.sizing.evidence()),
+                "scorer": {"provider": str(scorer_settings.provider),
+                           "model": scorer_settings.model}},
         secrets=[scorer_settings.api_key],
     )
     settings = LoopSettings(

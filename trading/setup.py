@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import Clock
+from core.errors import ConfigError
 from execution.broker import Broker
 from execution.paper import PaperBroker, PaperConfig
 from journal import Journal
@@ -36,11 +37,16 @@ class StrategySettings:
     fee: float = 0.001
     slippage: float = 0.0005
     kelly_max_age: timedelta = timedelta(days=30)
+    # Which saved evidence sizes paper and live and gates live (not hashed: the same strategy).
+    gate_on: str = saved_backtest.BACKTEST
 
     def __post_init__(self) -> None:
         check_account(init_cash=self.init_cash, fee=self.fee, slippage=self.slippage,
                       default_position_pct=self.default_position_pct,
                       kelly_min_trades=self.kelly_min_trades)
+        if self.gate_on not in saved_backtest.EVIDENCE_KINDS:
+            raise ConfigError(f"gate_on must be one of "
+                              f"{', '.join(saved_backtest.EVIDENCE_KINDS)}, got {self.gate_on!r}")
 
     def hashed_settings(self) -> dict[str, Any]:
         """The settings the strategy id hashes: strategy spec, risk and sizing."""
@@ -55,8 +61,8 @@ class StrategySettings:
         return saved_backtest.strategy_id(self.hashed_settings())
 
     def result_key(self, symbol: str) -> ResultKey:
-        """Where the saved backtest of these settings on ``symbol`` is filed."""
-        return ResultKey(self.strategy_id(), symbol, self.timeframe)
+        """Where the saved ``gate_on`` evidence of these settings on ``symbol`` is filed."""
+        return ResultKey(self.strategy_id(), symbol, self.timeframe, self.gate_on)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-safe settings for the journal's run row."""
@@ -66,7 +72,7 @@ class StrategySettings:
             "risk": self.risk.to_dict(), "default_position_pct": self.default_position_pct,
             "kelly_min_trades": self.kelly_min_trades, "flatten_on_halt": self.flatten_on_halt,
             "init_cash": self.init_cash, "fee": self.fee, "slippage": self.slippage,
-            "kelly_max_age_days": self.kelly_max_age.days,
+            "kelly_max_age_days": self.kelly_max_age.days, "gate_on": self.gate_on,
         }
 
 
@@ -110,7 +116,7 @@ def build_sizing(
     strategy: StrategySettings, *, journal: Journal, clock: Clock, rolling: bool,
     results_path: Path | None,
 ) -> SizingSource:
-    """Rolling Kelly (replay, like the backtest) or each symbol's saved backtest (paper, live)."""
+    """Rolling Kelly (replay, like the backtest) or each symbol's saved evidence (paper, live)."""
     r = strategy.risk
     if rolling:
         sizing = RollingKelly(r.max_position_pct, strategy.default_position_pct,

@@ -2,8 +2,9 @@
 
 - ``RollingKelly``: from the loop's own trades closed before each decision, exactly as the
   backtest kernel does (replay uses it, so a replay and a backtest size alike).
-- ``SavedKelly``: per symbol, from that symbol's saved backtest of the same strategy and
-  timeframe (paper and live). When a symbol has none, or it is stale or based on too few
+- ``SavedKelly``: per symbol, from that symbol's saved evidence (a backtest, or with
+  ``run --gate-on walkforward`` a walk-forward's out-of-sample trades) of the same strategy
+  and timeframe (paper and live). When a symbol has none, or it is stale or based on too few
   trades, paper sizes that symbol at the stated default (``default_position_pct`` x
   conviction) and says why; live refuses to start.
 
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 from core.errors import BotError
 from risk import rules
 from risk.backtest_store import load_backtest_results
-from risk.saved_backtest import ResultKey, SavedBacktest
+from risk.saved_backtest import ResultKey, SavedBacktest, evidence_line
 
 
 class SizingSource(Protocol):
@@ -38,6 +39,10 @@ class SizingSource(Protocol):
 
     def describe(self, symbol: str | None = None) -> str:
         """One line saying where the size of ``symbol`` (None: of every symbol) comes from."""
+        ...
+
+    def evidence(self) -> Mapping[str, str]:
+        """Per symbol, the saved evidence its size and live gate rest on ({}: none)."""
         ...
 
 
@@ -82,6 +87,10 @@ class RollingKelly:
                     f"{self.min_trades} trades have closed ({self.n_closed} so far)")
         return f"half-Kelly from {self.n_closed} closed trades of this run"
 
+    def evidence(self) -> Mapping[str, str]:
+        """None saved: this run's own trades size it."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """The accumulators, JSON-safe (floats as repr so they round-trip exactly)."""
         return {"n_closed": self.n_closed, "wins": self.wins, "losses": self.losses,
@@ -107,6 +116,7 @@ class SymbolKelly:
     avg_loss_pct: float = math.nan
     problem: str = ""  # why the saved inputs are not used ("" when they are)
     source: str = ""
+    evidence: str = ""  # what the size and the live gate rest on (evidence_line)
 
     def fraction(self, conviction: float) -> float:
         """Half-Kelly x conviction from the saved inputs, or the default size."""
@@ -152,6 +162,10 @@ class SavedKelly:
         """Why a symbol is not sized on its saved backtest, one line per symbol ([]: none)."""
         return [f"{s}: {k.problem}" for s, k in self.by_symbol.items() if k.problem]
 
+    def evidence(self) -> Mapping[str, str]:
+        """Per symbol, the saved evidence its size and live gate rest on."""
+        return {s: k.evidence for s, k in self.by_symbol.items()}
+
     def _of(self, symbol: str) -> SymbolKelly:
         try:
             return self.by_symbol[symbol]
@@ -181,20 +195,29 @@ def _symbol_kelly(
         saved = load_backtest_results(path, key)
     except BotError as e:
         return SymbolKelly(max_position_pct, default_position_pct,
-                           problem=f"no usable backtest results ({e})")
+                           problem=f"no usable {key.noun} results ({e})",
+                           evidence=f"gate on {key.noun}: none saved for these settings")
     k, when = saved.kelly, f"{saved.created_at:%Y-%m-%d %H:%M} UTC"
     return SymbolKelly(
         max_position_pct, default_position_pct, win_rate=k.win_rate,
         avg_win_pct=k.avg_win_pct, avg_loss_pct=k.avg_loss_pct,
         problem=_problem(saved, now=now, max_age=max_age, min_trades=min_trades),
-        source=f"the {key.symbol} {key.timeframe} backtest of {when}",
+        source=f"the {key.symbol} {key.timeframe} {key.noun} of {when}",
+        evidence=evidence_line(saved),
     )
 
 
+def evidence_text(sizing: SizingSource) -> str:
+    """The start line's words on what each symbol's size and live gate rest on."""
+    lines = sizing.evidence()
+    return "; ".join(f"{s}: {line}" for s, line in lines.items()) or (
+        "no saved evidence: sized on this run's own trades")
+
+
 def _problem(saved: SavedBacktest, *, now: datetime, max_age: timedelta, min_trades: int) -> str:
-    age = now - saved.created_at
+    age, noun = now - saved.created_at, saved.key.noun
     if age > max_age:
-        return f"the saved backtest is {age.days} days old (more than {max_age.days})"
+        return f"the saved {noun} is {age.days} days old (more than {max_age.days})"
     if saved.kelly.trades < min_trades:
-        return f"the saved backtest closed {saved.kelly.trades} trades (fewer than {min_trades})"
+        return f"the saved {noun} closed {saved.kelly.trades} trades (fewer than {min_trades})"
     return ""

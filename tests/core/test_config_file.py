@@ -114,7 +114,8 @@ def test_the_example_loads_back_to_the_defaults(tmp_path: Path) -> None:
     assert all(len(line) <= 100 for line in text.splitlines())
 
 
-@pytest.mark.parametrize("command", ["backtest", "sweep", "run", "score", "check-strategy"])
+@pytest.mark.parametrize("command", ["backtest", "sweep", "walkforward", "run", "score",
+                                     "check-strategy"])
 def test_the_example_changes_no_command_default(command: str, tmp_path: Path) -> None:
     path = write_config(tmp_path, example_text(RSI_EMA_PARAMS))
     plain, configured = parse([command]), parse(["--config", str(path), command])
