@@ -143,3 +143,29 @@ def test_the_console_has_no_errors(opened: Any) -> None:
     logs = opened.get_log("browser")
     errors = [e for e in logs if e.get("level") in ("SEVERE", "ERROR")]
     assert errors == [], errors
+
+
+def test_the_walkforward_page_draws_its_charts(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.backtest.test_walkforward_report import edge_page
+
+    browser.get(edge_page(tmp_path).as_uri())
+    WebDriverWait(browser, LOAD_TIMEOUT_S).until(lambda d: d.execute_script(
+        "var g = document.querySelectorAll('.plotly-graph-div');"
+        "return g.length > 0 && Array.prototype.every.call(g, function (d) {"
+        "  return d._fullLayout && d.querySelector('svg.main-svg'); });"))
+    charts = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('.plotly-graph-div'),"
+        " function (d) { return [d.id, d.querySelectorAll('.scatterlayer .trace').length,"
+        "  d.getBoundingClientRect().width, d.data.map(function (t) { return t.name; })]; });")
+    assert [c[0] for c in charts] == ["figure-0", "figure-1"]  # equity, parameter path
+    for name, traces, width, _names in charts:
+        assert traces >= 1, name
+        assert width > 600, name
+    assert {"equity, out of sample", "buy & hold", "drawdown"} <= set(charts[0][3])
+    assert browser.find_element("id", "verdict").is_displayed()
+    rows = browser.find_elements("css selector", "#windows tbody tr")
+    assert len(rows) == 17
+    errors = [e for e in browser.get_log("browser") if e.get("level") in ("SEVERE", "ERROR")]
+    assert errors == [], errors
