@@ -12,6 +12,10 @@ fixed``) and as the full pipeline, whose half-Kelly stops most runs after their 
 The ranking is on one of them (``--rank-by``, the fixed size by default: a run that stopped
 after 50 trades is judged on those 50), the other is shown beside it.
 
+Under the table, whether the pick is luck (``backtest.overfit``, on the in-sample bars at the
+ranked sizing): its Deflated Sharpe Ratio as the best of every combination, the search's PBO
+by cross-validation over ``--pbo-blocks`` blocks of bars, and a bootstrap of its closed trades.
+
 Only the standard library and core are imported at module level, so ``main.py --help`` stays
 instant; the numbers live in ``backtest.sweep_kernel``, the table in ``backtest.sweep_table``
 and the page in ``backtest.sweep_report``.
@@ -81,6 +85,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
                      help="rank combinations with fewer in-sample trades (of the ranked runs) "
                      "last (%(default)s); not backtest's gate")
     out.add_argument("--min-trades", action=_Renamed, nargs="?", help=argparse.SUPPRESS)
+    out.add_argument("--pbo-blocks", type=int, default=16, metavar="S",
+                     help="blocks of the in-sample bars for the PBO's cross-validation, even, "
+                     "2 to 20 (%(default)s: C(16,8) = 12,870 splits)")
     out.add_argument("--wide", action="store_true",
                      help="every column, even when wider than the terminal (default: the "
                      "columns that fit)")
@@ -148,7 +155,8 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     with ChunkProgress(len(grid.combos)) as on_chunk:
         result = run_sweep(bars.frame, grid, base, timeframe=bars.timeframe,
                            in_sample=args.in_sample, conviction=conviction,
-                           chunk_size=args.chunk_size, on_chunk=on_chunk)
+                           pbo_blocks=args.pbo_blocks, chunk_size=args.chunk_size,
+                           on_chunk=on_chunk)
     doc = summary(result, metric=args.metric, rank_by=args.rank_by, top=args.top,
                   rank_min_trades=args.rank_min_trades)
     doc.update(symbol=bars.symbol, source=bars.source, conviction=conviction)
@@ -165,10 +173,11 @@ def summary(
     result: SweepResult, *, metric: str, top: int, rank_by: str = "fixed",
     rank_min_trades: int = 0,
 ) -> dict[str, Any]:
-    """The JSON document: grid, windows, the picked combination and the top rows, both windows."""
+    """The JSON document: grid, windows, the picked combination and the top rows, both windows,
+    and the pick's over-fitting statistics (in-sample, at the ranked sizing)."""
     from backtest.engine import Sizing
     from backtest.sweep_grid import STOP
-    from backtest.sweep_kernel import F_SIZE_ZERO, ranking
+    from backtest.sweep_kernel import F_SIZE_ZERO, overfitting, ranking
 
     ranked = result.figures_of(Sizing(rank_by))
     # --rank-min-trades applies to the pick; the out-of-sample rank is by the figure alone.
@@ -193,6 +202,7 @@ def summary(
                              for name, figs in result.figures.items()},
         "picked": _with_stops(result, rows[0]), "top": rows,
         "default_params": _default_row(result, oos_rank, order),
+        "overfitting": overfitting(result, int(order[0]), Sizing(rank_by)).to_json(),
     }
     doc["top"][0] = doc["picked"]
     return doc

@@ -5,25 +5,10 @@ the seed's grid from indicator tables computed once, any other strategy per comb
 ``backtest.kernel.simulate`` (the kernel of the backtest command: signal -> fixed conviction ->
 risk rules -> fills) per combination and window, in parallel, twice: sized as the full pipeline
 (half-Kelly after kelly_min_trades) and at a fixed size (``backtest --sizing fixed``, the signal's
-own edge). Only six figures per run leave numba; an equity curve is dropped as soon as its
-figures are known, so memory is one chunk of int8 signals (plus the seed's tables), whatever the
+own edge). Only six figures per run leave numba (vectorbt's: ``backtest.sweep_figures``), and the
+in-sample run's returns summed per block of bars for the PBO; an equity curve is dropped as soon
+as these are known, so memory is one chunk of int8 signals (plus the seed's tables), whatever the
 size of the grid.
-
-The figures are vectorbt's, computed with the same operations, so that they equal what
-``backtest.stats.portfolio_stats`` reads from ``pf.stats()`` after one run_backtest (tested):
-- Total Return [%]: vectorbt's total profit from the order records (cash and assets summed with
-  its add_nb, which snaps a sum within 1e-9 relative of zero to zero) over init_cash, x 100;
-- value: vectorbt's Portfolio.value() rebuilt from the same order records (it differs from the
-  kernel's equity by an ulp here and there, which is enough to move a drawdown's last digits);
-- Sharpe Ratio: the value's returns (the first against init_cash), mean over std (ddof 1) x
-  sqrt(365 days / bar); +inf when the std is 0 (a run without a trade), as vectorbt says;
-- Max Drawdown [%]: deepest fall of the value from its running peak, NaN when it never fell;
-- Total Trades: trades opened, the last one possibly still open.
-Plus the entry bars refused because the size came out 0 (once kelly_min_trades have closed,
-half-Kelly of a run's own closed trades is <= 0 when they lost, and that run stops trading), and
-the first such bar.
-vectorbt's numba functions could be called from here, but importing vectorbt costs ~4 s and
-~200 MB per process: a third of the sweep's time budget for a dozen lines of arithmetic.
 """
 
 from __future__ import annotations
@@ -39,180 +24,85 @@ from numba import njit, prange
 
 from backtest import kernel
 from backtest.engine import BacktestConfig, Sizing, utc_index
+from backtest.overfit import (
+    READ_BOOTSTRAP,
+    READ_DSR,
+    READ_PBO,
+    Bootstrap,
+    DeflatedSharpe,
+    Pbo,
+    block_edges,
+    block_sums,
+    bootstrap_trades,
+    deflated_sharpe,
+    pbo_cscv,
+    sharpe_variance,
+)
 from backtest.sizing_stop import SizingStop, find_sizing_stop
+from backtest.sweep_figures import (
+    F_MAX_DD,
+    F_RETURN,
+    F_SHARPE,
+    F_SIZE_ZERO,
+    F_STOPPED_AT,
+    F_TRADES,
+    FIGURE_NAMES,
+    N_FIGURES,
+    account_trade_returns,
+    account_value,
+    closed_trades,
+    run_figures,
+    stop_bar,
+    value_figures,
+    value_returns,
+)
 from backtest.sweep_grid import Combo, SweepGrid
 from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
 from core.errors import ConfigError, DataError
 from data.timeframe import timeframe_ms
 
-# Columns of a figures matrix (one row per combination). F_STOPPED_AT: the bar (0 = the window's
-# first) where the trade closed after which half-Kelly refused every entry, NaN when it did not:
-# backtest.sizing_stop's SizingStop.bar.
-F_RETURN, F_SHARPE, F_MAX_DD, F_TRADES, F_SIZE_ZERO, F_STOPPED_AT = 0, 1, 2, 3, 4, 5
-N_FIGURES = 6
-FIGURE_NAMES = ("total_return_pct", "sharpe", "max_drawdown_pct", "trades", "size_zero_refusals")
+# Re-exported: the figures' names and functions were this module's before sweep_figures.
+__all__ = [
+    "FIGURE_NAMES", "F_MAX_DD", "F_RETURN", "F_SHARPE", "F_SIZE_ZERO", "F_STOPPED_AT",
+    "F_TRADES", "METRICS", "N_FIGURES", "BarArrays", "Overfitting", "Rerun", "SweepResult",
+    "account_value", "bar_arrays", "overfitting", "per_bar_sharpes", "ranking", "run_figures",
+    "run_sweep", "stop_bar", "window_figures",
+]
 
-# vectorbt.utils.math_ tolerances, for its add_nb.
-_REL_TOL = 1e-9
-_ABS_TOL = 1e-12
-
-
-@njit(cache=True)
-def _is_close(a: float, b: float) -> bool:
-    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
-        return False
-    if a == b:
-        return True
-    return abs(a - b) <= max(_REL_TOL * max(abs(a), abs(b)), _ABS_TOL)
-
-
-@njit(cache=True)
-def _add(a: float, b: float) -> float:
-    # vectorbt's add_nb: a sum that is zero within tolerance is exactly zero.
-    zero = _is_close(abs(a), abs(b)) if np.sign(a) != np.sign(b) else _is_close(a + b, 0.0)
-    return 0.0 if zero else a + b
-
-
-@njit(cache=True)
-def _total_profit(orders: np.ndarray, last_close: float) -> float:
-    """vectorbt's total_profit_nb for one column: cash and assets from the order records."""
-    if orders.shape[0] == 0:
-        return 0.0
-    cash = 0.0
-    assets = 0.0
-    for o in orders:
-        size = o[kernel.O_SIZE]
-        if o[kernel.O_SIDE] == 0:
-            assets = _add(assets, size)
-            cash = _add(cash, -(size * o[kernel.O_PRICE] + o[kernel.O_FEES]))
-        else:
-            assets = _add(assets, -size)
-            cash = _add(cash, size * o[kernel.O_PRICE] - o[kernel.O_FEES])
-    return cash + assets * last_close
-
-
-@njit(cache=True)
-def account_value(orders: np.ndarray, close: np.ndarray, init_cash: float) -> np.ndarray:
-    """vectorbt's Portfolio.value() from the order records: cash and assets via add_nb."""
-    # Equal to the kernel's equity up to an ulp or so (vectorbt pays size x price where the
-    # kernel paid the notional it sized), but the figures must be exactly the backtest's.
-    value = np.empty(close.shape[0])
-    cash = init_cash
-    assets = 0.0
-    j = 0
-    for i in range(close.shape[0]):
-        if (j >= orders.shape[0] or orders[j, kernel.O_IDX] != i) and abs(cash) > _ABS_TOL:
-            # No order on this bar: add_nb(x, 0.0) is x for every x add_nb can return (0, or
-            # beyond its tolerance), so skipping the two additions changes no bit. Most bars
-            # have no order; skipping makes this loop 2-3x faster (the sweep runs it twice).
-            value[i] = cash + close[i] * assets
-            continue
-        cash_flow = 0.0
-        asset_flow = 0.0
-        while j < orders.shape[0] and orders[j, kernel.O_IDX] == i:
-            o = orders[j]
-            size = o[kernel.O_SIZE] if o[kernel.O_SIDE] == 0 else -o[kernel.O_SIZE]
-            cash_flow = _add(cash_flow, -size * o[kernel.O_PRICE] - o[kernel.O_FEES])
-            asset_flow = _add(asset_flow, size)
-            j += 1
-        cash = _add(cash, cash_flow)
-        assets = _add(assets, asset_flow)
-        value[i] = cash + close[i] * assets
-    return value
-
-
-@njit(cache=True)
-def _sharpe(equity: np.ndarray, init_cash: float, ann_factor: float) -> float:
-    """vectorbt's sharpe_ratio_1d_nb on Portfolio.returns(), with ddof 1 and no risk-free rate."""
-    n = equity.shape[0]
-    if n < 2:
-        return math.nan
-    returns = np.empty(n)
-    prev = init_cash
-    for i in range(n):
-        returns[i] = (equity[i] - prev) / prev  # equity stays > 0: no zero-division branch
-        prev = equity[i]
-    std = np.sqrt(np.nanvar(returns) * n / (n - 1))
-    if std == 0.0:
-        return math.inf
-    sharpe: float = np.nanmean(returns) / std * np.sqrt(ann_factor)
-    return sharpe
-
-
-@njit(cache=True)
-def _max_drawdown(equity: np.ndarray) -> float:
-    """Lowest (equity - running peak) / running peak; NaN when equity never fell below a peak."""
-    peak = equity[0]
-    worst = math.nan
-    for v in equity:
-        if v >= peak:
-            peak = v
-        else:
-            dd = (v - peak) / peak
-            if not dd >= worst:
-                worst = dd
-    return worst
-
-
-@njit(cache=True)
-def run_figures(
-    orders: np.ndarray, trades: np.ndarray, rejections: np.ndarray, close: np.ndarray,
-    init_cash: float, ann_factor: float, out: np.ndarray,
-) -> None:
-    """Write the N_FIGURES figures of one kernel run (its orders, trades, rejections) to out."""
-    value = account_value(orders, close, init_cash)
-    out[F_RETURN] = _total_profit(orders, close[-1]) / init_cash * 100.0
-    out[F_SHARPE] = _sharpe(value, init_cash, ann_factor)
-    out[F_MAX_DD] = -_max_drawdown(value) * 100.0
-    out[F_TRADES] = trades.shape[0]
-    out[F_SIZE_ZERO] = rejections[kernel.REJ_SIZE_ZERO]
-
-
-@njit(cache=True)
-def stop_bar(trades: np.ndarray, refused: np.ndarray) -> float:
-    """The bar (0 = the run's first) after which half-Kelly refused every entry, else NaN."""
-    # The sweep's conviction is fixed, so an entry refused for size 0 means half-Kelly of the
-    # record was <= 0, and the record was final: the last closed trade made it so.
-    n = _closed_trades(trades)
-    for i in range(refused.shape[0]):
-        if refused[i] == kernel.REJ_SIZE_ZERO:
-            return float(trades[n - 1, kernel.T_EXIT_IDX]) if n > 0 else float(i)
-    return math.nan
-
-
-@njit(cache=True)
-def _closed_trades(trades: np.ndarray) -> int:
-    n: int = trades.shape[0]
-    if n > 0 and trades[n - 1, kernel.T_REASON] == kernel.EXIT_END:
-        return n - 1
-    return n
+# block_sums' edges for a window without blocks (the out-of-sample one): zero blocks.
+_NO_BLOCKS = np.zeros(1, dtype=np.int64)
 
 
 @njit(parallel=True, cache=True)
 def _window_figures(
     open_: np.ndarray, low: np.ndarray, close: np.ndarray, time_ms: np.ndarray,
     signals: np.ndarray, conviction: np.ndarray, suppress: np.ndarray, p: Any, p_fixed: Any,
-    ann_factor: float, out: np.ndarray, out_fixed: np.ndarray,
+    ann_factor: float, edges: np.ndarray, out: np.ndarray, out_fixed: np.ndarray,
+    blocks: np.ndarray, blocks_fixed: np.ndarray,
 ) -> None:
     # Two kernel runs per row of signals (pipeline, fixed size); rows are independent, so
-    # prange is safe.
+    # prange is safe. One account value per run feeds its figures and its block sums.
     for k in prange(signals.shape[0]):
         orders, trades, _, _, _, rejections, refused, _ = kernel.simulate(
             open_, low, close, time_ms, signals[k], conviction, suppress, p
         )
-        run_figures(orders, trades, rejections, close, p.init_cash, ann_factor, out[k])
+        value = account_value(orders, close, p.init_cash)
+        value_figures(value, orders, trades, rejections, close, p.init_cash, ann_factor, out[k])
+        block_sums(value, p.init_cash, edges, blocks[k])
         out[k, F_STOPPED_AT] = stop_bar(trades, refused)
-        if _closed_trades(trades) < p.kelly_min_trades:
+        if closed_trades(trades) < p.kelly_min_trades:
             # Half-Kelly never sized this run: every decision used the default size, so the
             # fixed-size run would be this very run.
-            for c in range(N_FIGURES):
-                out_fixed[k, c] = out[k, c]
+            out_fixed[k, :] = out[k]
+            blocks_fixed[k, :, :] = blocks[k]
         else:
             orders, trades, _, _, _, rejections, _, _ = kernel.simulate(
                 open_, low, close, time_ms, signals[k], conviction, suppress, p_fixed
             )
-            run_figures(orders, trades, rejections, close, p.init_cash, ann_factor,
-                        out_fixed[k])
+            value = account_value(orders, close, p.init_cash)
+            value_figures(value, orders, trades, rejections, close, p.init_cash, ann_factor,
+                          out_fixed[k])
+            block_sums(value, p.init_cash, edges, blocks_fixed[k])
             out_fixed[k, F_STOPPED_AT] = math.nan
 
 
@@ -230,20 +120,24 @@ class BarArrays:
 
 def window_figures(
     bars: BarArrays, signals: np.ndarray, start: int, stop: int, config: BacktestConfig,
-    ann_factor: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, N_FIGURES) figures over bars [start, stop) per row of ``signals``: the full
-    pipeline's and the fixed size's."""
+    ann_factor: float, edges: np.ndarray = _NO_BLOCKS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, N_FIGURES) figures over bars [start, stop) per row of ``signals``, the full
+    pipeline's and the fixed size's; then theirs (rows, blocks, 2) of ``block_sums`` over
+    ``edges`` (relative to start; by default none)."""
     out = np.empty((signals.shape[0], N_FIGURES))
     out_fixed = np.empty_like(out)
+    blocks = np.empty((signals.shape[0], len(edges) - 1, 2))
+    blocks_fixed = np.empty_like(blocks)
     window = slice(start, stop)
     _window_figures(
         bars.open_[window], bars.low[window], bars.close[window], bars.time_ms[window],
         np.ascontiguousarray(signals), bars.conviction[window], bars.suppress[window],
         replace(config, sizing=Sizing.PIPELINE).kernel_params(),
-        replace(config, sizing=Sizing.FIXED).kernel_params(), float(ann_factor), out, out_fixed,
+        replace(config, sizing=Sizing.FIXED).kernel_params(), float(ann_factor),
+        np.ascontiguousarray(edges, dtype=np.int64), out, out_fixed, blocks, blocks_fixed,
     )
-    return out, out_fixed
+    return out, out_fixed, blocks, blocks_fixed
 
 
 Rerun = Callable[[int, str, Sizing], kernel.KernelResult]
@@ -262,6 +156,13 @@ class SweepResult:
     default_stop_loss_pct: float  # the base configuration's stop: the defaults' row has it
     fixed_figures: dict[str, np.ndarray]  # the same at a fixed size (the signal's own edge)
     base: BacktestConfig  # costs, risk and sizing of every run (its stop is the default's)
+    # For the over-fitting statistics: bars a year, the close of all bars (a rerun's account
+    # value), the in-sample window's block edges (from its first bar) and, by sizing, every
+    # combination's sum and sum of squares of per-bar returns per block (combos, blocks, 2).
+    ann_factor: float
+    close: np.ndarray = field(repr=False, compare=False)
+    edges: np.ndarray = field(repr=False, compare=False)
+    blocks: dict[Sizing, np.ndarray] = field(repr=False, compare=False)
     rerun: Rerun = field(repr=False, compare=False)
 
     def figures_of(self, sizing: Sizing) -> dict[str, np.ndarray]:
@@ -293,8 +194,9 @@ ChunkDone = Callable[[int], None]
 
 def run_sweep(
     bars: pd.DataFrame, grid: SweepGrid, base: BacktestConfig, *, timeframe: str,
-    in_sample: float = 0.7, conviction: float = 0.5, chunk_size: int | None = None,
-    on_chunk: ChunkDone | None = None, signals: ChunkSignals | None = None,
+    in_sample: float = 0.7, conviction: float = 0.5, pbo_blocks: int = 16,
+    chunk_size: int | None = None, on_chunk: ChunkDone | None = None,
+    signals: ChunkSignals | None = None,
 ) -> SweepResult:
     """Run the full pipeline for every combination on the in-sample and out-of-sample bars.
 
@@ -305,35 +207,53 @@ def run_sweep(
     carry on from the in-sample bars (their tail is its warm-up): nothing in either window
     depends on a later bar. Signals are made one chunk of combinations at a time and dropped
     when its figures are known, so memory is one chunk's int8 signals whatever the grid's size.
+    The in-sample returns are also summed over ``pbo_blocks`` blocks, for the PBO.
     ``signals`` makes them (default: the seed's tables for rsi_ema, else each combination's
     strategy; tests give the generic path to the seed's grid, or watch the chunks).
     """
     if not 0.0 < in_sample <= 1.0:
         raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
     windows = _windows(len(bars), grid.warmup_bars, in_sample)
+    a, b = windows["in_sample"]
     source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
     arrays = bar_arrays(bars, conviction)
-    ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     n = len(grid.combos)
-    figures = {name: np.empty((n, N_FIGURES)) for name in windows}
-    fixed = {name: np.empty((n, N_FIGURES)) for name in windows}
+    result = SweepResult(
+        grid=grid, index=utc_index(bars), windows=windows, timeframe=timeframe,
+        figures={name: np.empty((n, N_FIGURES)) for name in windows},
+        fixed_figures={name: np.empty((n, N_FIGURES)) for name in windows},
+        default_stop_loss_pct=base.risk.stop_loss_pct, base=base,
+        ann_factor=pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe)),
+        close=arrays.close, edges=block_edges(b - a, pbo_blocks),
+        blocks={s: np.empty((n, pbo_blocks, 2)) for s in (Sizing.PIPELINE, Sizing.FIXED)},
+        rerun=_rerun(grid, source, arrays, windows, base),
+    )
     step = chunk_size or _auto_chunk(len(bars))
     for lo in range(0, n, step):
         hi = min(lo + step, n)
         chunk = source(grid.combos[lo:hi])  # (hi - lo, all bars) int8: the only such rows
         for stop in sorted({c.stop_loss_pct for c in grid.combos[lo:hi]}):
             rows = np.array([k for k in range(lo, hi) if grid.combos[k].stop_loss_pct == stop])
-            config = _with_stop(base, stop)
-            for name, (a, b) in windows.items():
-                figures[name][rows], fixed[name][rows] = window_figures(
-                    arrays, chunk[rows - lo, a:b], a, b, config, ann)
+            _fill(result, arrays, chunk[rows - lo], rows, _with_stop(base, stop))
         del chunk  # before the next chunk's are made: one chunk alive at a time
         if on_chunk is not None:
             on_chunk(hi - lo)
-    return SweepResult(grid=grid, index=utc_index(bars), windows=windows, figures=figures,
-                       timeframe=timeframe, default_stop_loss_pct=base.risk.stop_loss_pct,
-                       fixed_figures=fixed, base=base,
-                       rerun=_rerun(grid, source, arrays, windows, base))
+    return result
+
+
+def _fill(
+    result: SweepResult, arrays: BarArrays, signals: np.ndarray, rows: np.ndarray,
+    config: BacktestConfig,
+) -> None:
+    # Rows ``rows`` of every window's figures (and of the in-sample blocks), at both sizings.
+    for name, (a, b) in result.windows.items():
+        edges = result.edges if name == "in_sample" else _NO_BLOCKS
+        figs, figs_fixed, sums, sums_fixed = window_figures(
+            arrays, signals[:, a:b], a, b, config, result.ann_factor, edges)
+        result.figures[name][rows], result.fixed_figures[name][rows] = figs, figs_fixed
+        if name == "in_sample":
+            result.blocks[Sizing.PIPELINE][rows] = sums
+            result.blocks[Sizing.FIXED][rows] = sums_fixed
 
 
 def _with_stop(base: BacktestConfig, stop: float) -> BacktestConfig:
@@ -389,6 +309,53 @@ def _auto_chunk(n_bars: int) -> int:
     # One chunk's int8 signals stay near 32 MiB: 256 combinations of a year of hourly bars,
     # ~64 of a year of minute bars.
     return max(8, min(256, (32 << 20) // max(n_bars, 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Overfitting:
+    """The over-fitting statistics of a sweep's pick, on the in-sample window at one sizing."""
+
+    sizing: Sizing
+    deflated: DeflatedSharpe  # the pick's run, deflated by the number of combinations
+    pbo: Pbo | None  # of the whole search; None with one combination
+    bootstrap: Bootstrap | None  # of the pick's closed trades; None with fewer than 2
+
+    def to_json(self) -> dict[str, Any]:
+        """The statistics as a JSON-ready dict, each with its reading line."""
+        boot = self.bootstrap
+        return {
+            "deflated_sharpe": {**self.deflated.to_json(), "read": READ_DSR},
+            "pbo": None if self.pbo is None else {**self.pbo.to_json(), "read": READ_PBO},
+            "bootstrap": None if boot is None else {**boot.to_json(), "read": READ_BOOTSTRAP},
+            "on": "in_sample", "sizing": self.sizing.value,
+        }
+
+
+def overfitting(result: SweepResult, k: int, sizing: Sizing) -> Overfitting:
+    """DSR of row k's in-sample run as the best of every combination, the search's PBO, and a
+    bootstrap of row k's closed trades, at ``sizing``: one more kernel run."""
+    a, b = result.windows["in_sample"]
+    init_cash = result.base.init_cash
+    raw = result.rerun(k, "in_sample", sizing)
+    value = account_value(raw.orders, result.close[a:b], init_cash)
+    blocks = result.blocks[sizing]
+    variance = sharpe_variance(per_bar_sharpes(blocks.sum(axis=1), b - a))
+    return Overfitting(
+        sizing=sizing,
+        deflated=deflated_sharpe(value_returns(value, init_cash), n_trials=len(result.combos),
+                                 sr_variance=variance, ann_factor=result.ann_factor),
+        pbo=pbo_cscv(blocks, np.diff(result.edges)) if len(result.combos) > 1 else None,
+        bootstrap=bootstrap_trades(account_trade_returns(raw, init_cash)),
+    )
+
+
+def per_bar_sharpes(sums: np.ndarray, n_bars: int) -> np.ndarray:
+    """Per-bar Sharpe of each row's (sum, sum of squares) of n_bars returns; NaN when flat."""
+    mean = sums[:, 0] / n_bars
+    var = (sums[:, 1] - n_bars * mean * mean) / (n_bars - 1.0)
+    std = np.sqrt(np.clip(var, 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(std > 0.0, mean / std, np.nan))
 
 
 # Ranking: larger is better except for drawdown; non-finite figures (a Sharpe of +inf from a run

@@ -1,4 +1,5 @@
-"""The sweep's HTML page: the headline, the ranked table and heatmaps of the ranked figure.
+"""The sweep's HTML page: the headline, the ranked table, the pick's over-fitting statistics
+with how to read them, and heatmaps of the ranked figure.
 
 Which heatmaps (``heatmap_panels``): for the seed's grid (rsi_ema), EMA fast x slow once per RSI
 window; for any other strategy, one per pair of swept dimensions (the stop counts when swept),
@@ -21,6 +22,7 @@ from backtest.sweep_table import (
     WINDOW_LABELS,
     describe,
     headline,
+    overfitting_block,
     table_header,
     table_rows,
     value_text,
@@ -161,13 +163,15 @@ def _scale(result: SweepResult, metric: str, sizing: str) -> float:
 
 
 def write_sweep_report(path: str, result: SweepResult, doc: Mapping[str, Any]) -> Any:
-    """Write the HTML page: headline, ranked table, the heatmaps; returns its path."""
+    """Write the HTML page: headline, ranked table, statistics, heatmaps; returns its path."""
     from backtest.report import html_table, write_report
 
     sections: list[tuple[str, Any]] = [
         ("Summary", "".join(f"<p>{_escape(line)}</p>" for line in headline(doc))),
         ("Ranked combinations", html_table(table_rows(doc), table_header(doc))),
     ]
+    if doc.get("overfitting") is not None:
+        sections.append(_overfitting_section(doc))
     panels, left = heatmap_panels(result.grid)
     scale = _scale(result, doc["metric"], doc["rank_by"])
     what = f"{METRIC_LABELS[doc['metric']]} {SIZING_LABELS[doc['rank_by']]}"
@@ -178,6 +182,14 @@ def write_sweep_report(path: str, result: SweepResult, doc: Mapping[str, Any]) -
         sections.append(("Heatmaps left out", f"<p>{_escape(_left_note(left))}</p>"))
     return write_report(path, f"Sweep {doc.get('symbol', '')} {result.timeframe}, "
                         f"{doc['strategy']}", sections)
+
+
+def _overfitting_section(doc: Mapping[str, Any]) -> tuple[str, str]:
+    # Walkforward's lines: a figure line, then its reading line (indented deeper) as a note.
+    title, *lines = overfitting_block(doc)
+    body = "".join(f"<p class=\"note\">{_escape(line.strip())}</p>" if line.startswith("    ")
+                   else f"<p>{_escape(line.strip())}</p>" for line in lines)
+    return title.rstrip(":"), body
 
 
 def _held(result: SweepResult, panel: Panel, doc: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The sweep's words on screen: the headline, and the ranked table that fits the terminal.
+"""The sweep's words on screen: the headline, the ranked table that fits the terminal, and the
+pick's over-fitting statistics under it.
 
 Every combination ran twice, at a fixed size (the signal's own edge) and as the full pipeline;
 the table ranks on one (``--rank-by``) and shows the other beside it. Its columns are chosen by
@@ -149,6 +150,17 @@ def _default_line(doc: Mapping[str, Any]) -> str:
     return line
 
 
+def overfitting_block(doc: Mapping[str, Any]) -> list[str]:
+    """A title, then the pick's DSR, the PBO and the bootstrap, each with its reading line."""
+    from backtest.walkforward_table import overfitting_lines  # it imports this module
+
+    stats = doc.get("overfitting")
+    if stats is None:
+        return []
+    return [f"Over-fitting of the pick ({WINDOW_LABELS[stats['on']]}, "
+            f"{SIZING_LABELS[stats['sizing']]}):", *overfitting_lines(stats)]
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of the table: its header (lines), its cell per row, and its priority."""
@@ -245,6 +257,8 @@ def render(doc: Mapping[str, Any], console: Any, *, wide: bool = False) -> None:
     if len(chosen) < len(cols):
         console.print(f"{len(cols) - len(chosen)} more columns with --wide (or --json)",
                       markup=False)
+    for line in overfitting_block(doc):
+        console.print(line, markup=False, soft_wrap=not console.is_terminal)
     if doc.get("report"):
         console.print(f"HTML report: {doc['report']}", markup=False, soft_wrap=True)
 
