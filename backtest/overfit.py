@@ -277,18 +277,21 @@ def _logit(sharpe: np.ndarray, best: int) -> float:
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _cscv_logits(by_block: np.ndarray, in_sample: np.ndarray, out_sample: np.ndarray,
-                 n_in: np.ndarray, n_out: np.ndarray, out: np.ndarray) -> None:
+def _cscv_logits(by_block: np.ndarray, first: np.ndarray, second: np.ndarray,
+                 n_first: np.ndarray, n_second: np.ndarray, out: np.ndarray) -> None:
+    # Row c is a split and its mirror (halves swapped): each half's Sharpes are computed once
+    # and serve both, so out[2c] is the split picking on ``first``, out[2c + 1] on ``second``.
     n_trials = by_block.shape[2]
-    for c in prange(in_sample.shape[0]):
+    for c in prange(first.shape[0]):
         s = np.empty(n_trials)
         s2 = np.empty(n_trials)
-        is_sharpe = np.empty(n_trials)
-        os_sharpe = np.empty(n_trials)
-        _half_sharpes(by_block, in_sample[c], n_in[c], s, s2, is_sharpe)
-        _half_sharpes(by_block, out_sample[c], n_out[c], s, s2, os_sharpe)
+        a = np.empty(n_trials)
+        b = np.empty(n_trials)
+        _half_sharpes(by_block, first[c], n_first[c], s, s2, a)
+        _half_sharpes(by_block, second[c], n_second[c], s, s2, b)
         # argmax takes the first of equal maxima: ties keep the lowest index.
-        out[c] = _logit(os_sharpe, int(np.argmax(is_sharpe)))
+        out[2 * c] = _logit(b, int(np.argmax(a)))
+        out[2 * c + 1] = _logit(a, int(np.argmax(b)))
 
 
 def pbo_cscv(sums: np.ndarray, counts: np.ndarray) -> Pbo:
@@ -307,10 +310,13 @@ def pbo_cscv(sums: np.ndarray, counts: np.ndarray) -> Pbo:
     if bool((counts < 2).any()):
         raise ConfigError(f"every block needs at least 2 bars, got counts {counts.tolist()}")
     in_sample, out_sample = _splits(n_blocks)
-    logits = np.empty(in_sample.shape[0])
+    # Every split's mirror is a split too: take those with block 0 in-sample, run both ways.
+    mirrored = in_sample[:, 0] == 0
+    first, second = in_sample[mirrored], out_sample[mirrored]
+    logits = np.empty(2 * first.shape[0])
     by_block = np.ascontiguousarray(sums.transpose(1, 2, 0))
-    _cscv_logits(by_block, in_sample, out_sample, counts[in_sample].sum(axis=1),
-                 counts[out_sample].sum(axis=1), logits)
+    _cscv_logits(by_block, first, second, counts[first].sum(axis=1),
+                 counts[second].sum(axis=1), logits)
     logits.sort()
     logits.setflags(write=False)
     return Pbo(

@@ -39,14 +39,9 @@ from backtest.overfit import (
     sharpe_variance,
 )
 from backtest.stats import BacktestStats
+from backtest.sweep_figures import account_trade_returns, account_value, value_returns
 from backtest.sweep_grid import SweepGrid
-from backtest.sweep_kernel import (
-    F_TRADES,
-    METRICS,
-    account_value,
-    bar_arrays,
-    ranking,
-)
+from backtest.sweep_kernel import F_TRADES, METRICS, bar_arrays, per_bar_sharpes, ranking
 from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
 from backtest.walkforward_kernel import block_returns, windows_figures
 from backtest.walkforward_windows import Plan, Window
@@ -131,7 +126,8 @@ def run_walkforward(
         metric=metric, rank_by=rank_by, min_trades=min_trades, picks=picks,
         next_pick=next_pick, stitched=stitched, stats=stats,
         deflated=deflated_sharpe(_returns(stitched), n_trials=len(grid.combos),
-                                 sr_variance=sharpe_variance(_per_bar_sharpes(sums, edges)),
+                                 sr_variance=sharpe_variance(
+                                     per_bar_sharpes(sums, int(edges[-1] - edges[0]))),
                                  ann_factor=float(ann)),
         pbo=pbo_cscv(blocks, np.diff(edges)) if len(grid.combos) > 1 else None,
         bootstrap=bootstrap_trades(account_trade_returns(stitched.raw, pipeline.init_cash)),
@@ -220,27 +216,7 @@ def _returns(result: BacktestResult) -> np.ndarray:
     # Per-bar returns of the account value the Sharpe figure uses (the first against init_cash).
     close = result.bars["close"].to_numpy(np.float64)
     init_cash = float(result.config.init_cash)
-    value = account_value(result.raw.orders, close, init_cash)
-    return np.asarray(np.diff(value, prepend=init_cash) / np.concatenate(([init_cash],
-                                                                          value[:-1])))
-
-
-def _per_bar_sharpes(sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    # Each combination's per-bar Sharpe over the whole period, from its sum and sum of squares.
-    n = float(edges[-1] - edges[0])
-    mean = sums[:, 0] / n
-    var = (sums[:, 1] - n * mean * mean) / (n - 1.0)
-    std = np.sqrt(np.clip(var, 0.0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0.0, mean / std, np.nan)
-
-
-def account_trade_returns(raw: kernel.KernelResult, init_cash: float) -> np.ndarray:
-    """Each closed trade's pnl over the equity before it: its return on the whole account."""
-    trades = raw.trades[raw.trades[:, kernel.T_REASON] != kernel.EXIT_END]
-    entry = trades[:, kernel.T_ENTRY_IDX].astype(np.int64)
-    before = np.where(entry > 0, raw.equity[np.maximum(entry - 1, 0)], init_cash)
-    return np.asarray(trades[:, kernel.T_PNL] / before)
+    return value_returns(account_value(result.raw.orders, close, init_cash), init_cash)
 
 
 def _buy_and_hold(result: BacktestResult, init_cash: float) -> pd.Series:

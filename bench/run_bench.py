@@ -1,6 +1,6 @@
 """Whole-process time and peak memory of our backtest and sweep against the seed's, on this machine.
 
-    python bench/run_bench.py [--cases a,b,c,d] [--repeat 3] [--workdir DIR]
+    python bench/run_bench.py [--cases a,b,c,d,e] [--repeat 3] [--workdir DIR]
 
 Every contender runs as its own subprocess on the same input file; wall time is measured around
 it and peak memory is its own ru_maxrss from os.wait4 (RSS of that process, children excluded).
@@ -11,6 +11,9 @@ Cases (inputs from bench/bench_data.py, written to --workdir once):
   b  one year of minute bars (525,600) chained from the real BTC and ETH 1m files
   c  the sweep's 3,146 combinations on case a's bars, vs a seed-style vectorbt sweep
   d  an empty numba cache (a fresh NUMBA_CACHE_DIR per run): the first backtest
+  e  a walk-forward of the sweep's 3,146 combinations over 12 windows (train 3M, test 20D) on
+     case a's bars, beside the sweep on the same bars (its reference row: "seed/this" is then
+     sweep/walk-forward)
 The kernel's steady-state time (bench/kernel_time.py) is measured in-process for a and b.
 A contender over --timeout seconds or --mem-cap-gib of RSS is killed and reported so.
 """
@@ -138,12 +141,21 @@ def contenders(case: str, files: dict[str, Path], work: Path) -> list[tuple[str,
             ("seed-style sweep: bench/seed_sweep.py", [PY, "bench/seed_sweep.py", data]),
             ("ours: main.py sweep", [PY, "main.py", "sweep", "--data", data, "--json"]),
         ]
+    if case == "e":
+        return [
+            ("ours: main.py sweep", [PY, "main.py", "sweep", "--data", data, "--json"]),
+            (WALKFORWARD, [PY, "main.py", "walkforward", "--data", data, "--train", "3M",
+                           "--test", "20D", "--json", "--kelly-out", kelly]),
+        ]
     return [
         ("seed: bench/seed_backtest.py, cold", [PY, "bench/seed_backtest.py", data]),
         ("ours: main.py backtest, cold", backtest),
         ("ours, figures in numba (what-if), cold", [PY, "bench/ours_lean.py", data]),
         ("ours: main.py sweep, cold", [PY, "main.py", "sweep", "--data", data, "--json"]),
     ]
+
+
+WALKFORWARD = "ours: main.py walkforward, 12 windows"
 
 
 def run_case(case: str, files: dict[str, Path], args: argparse.Namespace) -> list[Row]:
@@ -180,6 +192,7 @@ def kernel_time(path: Path, work: Path) -> dict[str, float]:
 TITLES = {
     "a": "(a) 1 year of 1h bars (8,760)", "b": "(b) 1 year of 1m bars (525,600, chained)",
     "c": "(c) 3,146-combination sweep, 1 year of 1h bars", "d": "(d) empty numba cache, 1h bars",
+    "e": "(e) walk-forward of the 3,146 combinations, 12 windows, 1 year of 1h bars",
 }
 
 
@@ -209,6 +222,10 @@ def targets(rows: list[Row], kernels: dict[str, dict[str, float]]) -> list[tuple
     if ("d", "ours: main.py backtest, cold") in by:
         r = by[("d", "ours: main.py backtest, cold")]
         out.append(("(d) first backtest, empty cache < 12 s", f"{r.wall_s:.2f} s", r.wall_s < 12))
+    if ("e", WALKFORWARD) in by:
+        r = by[("e", WALKFORWARD)]
+        out.append(("(e) walk-forward < 10 s whole process (issue 13)", f"{r.wall_s:.2f} s",
+                    r.wall_s < 10))
     return out
 
 
@@ -218,7 +235,8 @@ def print_table(rows: list[Row], kernels: dict[str, dict[str, float]], repeat: i
           f"{'seed/this':>10} {'mem seed/this':>14}")
     for case in dict.fromkeys(r.case for r in rows):
         print(TITLES[case])
-        seed = next(r for r in rows if r.case == case and r.name.startswith("seed"))
+        # The case's first row is its reference: the seed's, or the sweep's for (e).
+        seed = next(r for r in rows if r.case == case)
         for r in (r for r in rows if r.case == case):
             codes = ",".join(sorted({str(x.exit_code) for x in r.runs}))
             print(f"  {r.name:56} {r.wall_s:8.2f} {r.peak_mib:9.0f} {codes:>5} "
@@ -230,7 +248,7 @@ def print_table(rows: list[Row], kernels: dict[str, dict[str, float]], repeat: i
                   f"{int(k['bars']):,} bars")
     print(f"wall: median of {repeat} timed runs after one untimed run (none for d); "
           "peak: largest ru_maxrss of those runs")
-    print("\ntargets (issue 4):")
+    print("\ntargets (issue 4, and issue 13 for e):")
     for name, figure, met in targets(rows, kernels):
         print(f"  {'met   ' if met else 'MISSED'} {name}: {figure}")
 
@@ -238,7 +256,7 @@ def print_table(rows: list[Row], kernels: dict[str, dict[str, float]], repeat: i
 def main() -> int:
     """Build the inputs, measure the asked cases, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="a,b,c,d")
+    parser.add_argument("--cases", default="a,b,c,d,e")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "tradingbot-bench"))
     parser.add_argument("--timeout", type=float, default=600.0)
