@@ -276,3 +276,29 @@ def cooldown_active(now_ms: int, until_ms: int) -> bool:
 def entry_cap_reached(entries_today: int, max_entries_per_day: int) -> bool:
     """True when a positive per-UTC-day cap is used up; a cap of 0 means no cap."""
     return max_entries_per_day > 0 and entries_today >= max_entries_per_day
+
+
+@_rule(_b1(_i8, _i8))
+def open_positions_full(open_positions: int, max_open_positions: int) -> bool:
+    """True when a positive cap on open positions (held plus entries already decided) is
+    reached, so one more entry would break it; a cap of 0 means no cap."""
+    return max_open_positions > 0 and open_positions >= max_open_positions
+
+
+@_rule(_b1(_f8, _f8, _f8, _f8))
+def gross_exposure_exceeded(
+    gross_notional: float, new_notional: float, equity: float, max_gross_exposure_pct: float
+) -> bool:
+    """True when a positive cap on gross exposure would be broken: the notionals held (and
+    already decided) plus this entry's, over equity, above ``max_gross_exposure_pct``.
+
+    0 means no cap. The limit is inclusive like every limit here (exactly at it is allowed,
+    since it is a size, not a loss: within LIMIT_TOLERANCE above it still passes); NaN or a
+    non-positive equity refuses.
+    """
+    if max_gross_exposure_pct <= 0.0:
+        return False
+    if not (0.0 < equity < math.inf):
+        return True
+    exposure = (gross_notional + new_notional) / equity
+    return not (exposure <= max_gross_exposure_pct + LIMIT_TOLERANCE)
