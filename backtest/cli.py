@@ -58,21 +58,24 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of the backtest command."""
-    add_data_options(parser)
+    add_data_options(parser, several=True)
     add_strategy_options(parser)
     _run_options(parser)
     _gate_options(parser)
     _output_options(parser)
 
 
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """--data FILE or --symbol/--timeframe/--since/--until/--exchange (backtest and sweep)."""
+def add_data_options(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """--data FILE or --symbol/--timeframe/--since/--until/--exchange (backtest and sweep);
+    ``several``: --data may repeat, one file per symbol of a basket on one account."""
     g = parser.add_argument_group(
         "data", "Either --data FILE, or bars from the exchange through the local cache."
     )
-    g.add_argument("--data", metavar="FILE",
+    basket = (" Repeat it for a basket: several symbols on one cash account, traded in the "
+              "order given (--data A.csv --data B.csv).") if several else ""
+    g.add_argument("--data", metavar="FILE", action="append" if several else "store",
                    help="OHLCV file (.csv, .csv.gz, .parquet) as in ../shared/data; the "
-                   "timeframe is inferred from it")
+                   "timeframe is inferred from it." + basket)
     g.add_argument("--symbol", help="market, e.g. BTC/USDT (default: from the --data file "
                    "name, else BTC/USDT)")
     g.add_argument("--timeframe", help="bar length without --data (default 1h); with --data "

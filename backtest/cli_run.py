@@ -101,6 +101,12 @@ def run_backtest_command(
         min_trades=args.gate_min_trades,
     )
     config = config_from_args(args)
+    if isinstance(args.data, list) and len(args.data) > 1:
+        from backtest.cli_basket import run_basket_command
+
+        return run_basket_command(args, environ, config, gate_settings, clock=clock)
+    if isinstance(args.data, list):
+        args.data = args.data[0]
     _check_engine_options(args, config)
     _check_outputs(args, environ)
     bars = load_bars(args, environ, clock=clock, warmup=config.strategy.warmup_bars)
@@ -295,9 +301,11 @@ def _forget(args: argparse.Namespace, environ: Mapping[str, str], outcome: Outco
 
 
 def write_trades_csv(trades: pd.DataFrame, path: str | Path) -> Path:
-    """One row per trade: the documented columns first, then extras (stop_price, conviction)."""
-    extras = [c for c in trades.columns if c not in TRADE_COLUMNS]
-    table = trades[[*TRADE_COLUMNS, *extras]]
+    """One row per trade: a basket's symbol, the documented columns, then extras (stop_price,
+    conviction)."""
+    first = ["symbol"] if "symbol" in trades.columns else []
+    extras = [c for c in trades.columns if c not in TRADE_COLUMNS and c not in first]
+    table = trades[[*first, *TRADE_COLUMNS, *extras]]
     return write_atomically(Path(path), lambda fh: table.to_csv(fh, index=False), binary=False)
 
 
