@@ -19,6 +19,7 @@ what the seed's fetcher caches and reads back, so every contender reads the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +50,23 @@ def relative_bars(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return ohlc[1:] / prev_close, frame["volume"].to_numpy(np.float64)[1:]
 
 
-def minute_year(shared: Path = SHARED, n_bars: int = MINUTE_BARS) -> pd.DataFrame:
-    """525,600 contiguous 1m bars chained from the BTC and ETH 1m files (see the module notes)."""
+def minute_year(
+    shared: Path = SHARED, n_bars: int = MINUTE_BARS, *, first: int = 0, rotate: float = 0.0
+) -> pd.DataFrame:
+    """525,600 contiguous 1m bars chained from the BTC and ETH 1m files (see the module notes).
+
+    ``first`` 1 starts with the ETH file's relative bars; ``rotate`` starts each file's
+    relative bars that far into it (0.5: from its middle, wrapping round): the basket's other
+    two minute markets, as deterministic as the first.
+    """
     sources = [load_ohlcv(shared / name, timeframe="1m") for name in MINUTE_SOURCES]
     parts = [relative_bars(f) for f in sources]
+    parts = [(np.roll(rel, -int(rotate * len(rel)), axis=0),
+              np.roll(vol, -int(rotate * len(vol)))) for rel, vol in parts]
     rel_chunks: list[np.ndarray] = []
     vol_chunks: list[np.ndarray] = []
     have = 0
-    k = 0
+    k = first
     while have < n_bars:
         rel, vol = parts[k % len(parts)]
         take = min(len(rel), n_bars - have)
@@ -67,8 +77,8 @@ def minute_year(shared: Path = SHARED, n_bars: int = MINUTE_BARS) -> pd.DataFram
     rel = np.concatenate(rel_chunks)
     # cumprod multiplies left to right, so close[i] is exactly prev_close[i] * rel_close[i]: the
     # same product as high and open, which keeps high >= close >= low after rounding.
-    first = float(sources[0]["close"].iloc[0])
-    path = np.cumprod(np.concatenate(([first], rel[:, 3])))
+    start = float(sources[0]["close"].iloc[0])
+    path = np.cumprod(np.concatenate(([start], rel[:, 3])))
     prev, closes = path[:-1], path[1:]
     values = np.column_stack([
         prev * rel[:, 0], prev * rel[:, 1], prev * rel[:, 2], closes, np.concatenate(vol_chunks)
@@ -78,11 +88,33 @@ def minute_year(shared: Path = SHARED, n_bars: int = MINUTE_BARS) -> pd.DataFram
     return ohlcv_frame(ts, values)
 
 
+BASKET_SOURCES = {  # the last year of each real hourly file (ETH's ends five days earlier)
+    "basket_eth_1h": "ETHUSDT_1h_binance_spot_2022-01-01_2025-04-30.csv",
+    "basket_doge_1h": "DOGEUSDT_1h_binance_spot_2022-01-01_2025-05-05.csv",
+}
+
+
+def _last_year(name: str) -> Callable[[], pd.DataFrame]:
+    return lambda: load_ohlcv(SHARED / name, timeframe="1h").iloc[-HOURLY_BARS:]
+
+
 def write_inputs(folder: Path) -> dict[str, Path]:
-    """Write both inputs as parquet into ``folder`` (reused when present); return their paths."""
+    """Write the inputs as parquet into ``folder`` (reused when present); return their paths.
+
+    hourly / minute: cases a-e. The basket (cases f, g): BTC's hourly year with ETH's and
+    DOGE's last years, and the minute year with two more chained the other ways round.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"hourly": folder / "btc_1h_year.parquet", "minute": folder / "chained_1m_year.parquet"}
-    builders = {"hourly": hourly_year, "minute": minute_year}
+    out = {"hourly": folder / "btc_1h_year.parquet", "minute": folder / "chained_1m_year.parquet",
+           "basket_eth_1h": folder / "ETHUSDT_1h_year.parquet",
+           "basket_doge_1h": folder / "DOGEUSDT_1h_year.parquet",
+           "basket_b_1m": folder / "CHAINBUSDT_1m_year.parquet",
+           "basket_c_1m": folder / "CHAINCUSDT_1m_year.parquet"}
+    builders: dict[str, Callable[[], pd.DataFrame]] = {
+        "hourly": hourly_year, "minute": minute_year,
+        **{key: _last_year(name) for key, name in BASKET_SOURCES.items()},
+        "basket_b_1m": lambda: minute_year(first=1),
+        "basket_c_1m": lambda: minute_year(rotate=0.5)}
     for name, path in out.items():
         if not path.exists():
             builders[name]().to_parquet(path)

@@ -1,6 +1,6 @@
 """Whole-process time and peak memory of our backtest and sweep against the seed's, on this machine.
 
-    python bench/run_bench.py [--cases a,b,c,d,e] [--repeat 3] [--workdir DIR]
+    python bench/run_bench.py [--cases a,b,c,d,e,f,g] [--repeat 3] [--workdir DIR]
 
 Every contender runs as its own subprocess on the same input file; wall time is measured around
 it and peak memory is its own ru_maxrss from os.wait4 (RSS of that process, children excluded).
@@ -14,6 +14,10 @@ Cases (inputs from bench/bench_data.py, written to --workdir once):
   e  a walk-forward of the sweep's 3,146 combinations over 12 windows (train 3M, test 20D) on
      case a's bars, beside the sweep on the same bars (its reference row: "seed/this" is then
      sweep/walk-forward)
+  f  a basket of 3 symbols x 1 year of 1h bars (BTC, ETH, DOGE) on one account, beside the three
+     single-symbol backtests run one after the other (the reference row)
+  g  the same with 3 x 1 year of 1m bars (the minute year and two more chained from the same
+     files: bench/bench_data.py)
 The kernel's steady-state time (bench/kernel_time.py) is measured in-process for a and b.
 A contender over --timeout seconds or --mem-cap-gib of RSS is killed and reported so.
 """
@@ -141,6 +145,17 @@ def contenders(case: str, files: dict[str, Path], work: Path) -> list[tuple[str,
             ("seed-style sweep: bench/seed_sweep.py", [PY, "bench/seed_sweep.py", data]),
             ("ours: main.py sweep", [PY, "main.py", "sweep", "--data", data, "--json"]),
         ]
+    if case in ("f", "g"):
+        keys = (("minute", "basket_b_1m", "basket_c_1m") if case == "g"
+                else ("hourly", "basket_eth_1h", "basket_doge_1h"))
+        paths = [str(files[k]) for k in keys]
+        singles = " && ".join(
+            f"{PY} main.py backtest --data {p} --kelly-out {kelly} > /dev/null; test $? -le 3"
+            for p in paths)
+        return [
+            ("3 single-symbol backtests, one after the other", ["sh", "-c", singles]),
+            (BASKET, [PY, "main.py", "backtest", *[a for p in paths for a in ("--data", p)]]),
+        ]
     if case == "e":
         return [
             ("ours: main.py sweep", [PY, "main.py", "sweep", "--data", data, "--json"]),
@@ -156,6 +171,7 @@ def contenders(case: str, files: dict[str, Path], work: Path) -> list[tuple[str,
 
 
 WALKFORWARD = "ours: main.py walkforward, 12 windows"
+BASKET = "ours: main.py backtest --data x3, one account"
 
 
 def run_case(case: str, files: dict[str, Path], args: argparse.Namespace) -> list[Row]:
@@ -193,6 +209,8 @@ TITLES = {
     "a": "(a) 1 year of 1h bars (8,760)", "b": "(b) 1 year of 1m bars (525,600, chained)",
     "c": "(c) 3,146-combination sweep, 1 year of 1h bars", "d": "(d) empty numba cache, 1h bars",
     "e": "(e) walk-forward of the 3,146 combinations, 12 windows, 1 year of 1h bars",
+    "f": "(f) basket: 3 symbols x 1 year of 1h bars on one account",
+    "g": "(g) basket: 3 symbols x 1 year of 1m bars on one account",
 }
 
 
@@ -222,6 +240,16 @@ def targets(rows: list[Row], kernels: dict[str, dict[str, float]]) -> list[tuple
     if ("d", "ours: main.py backtest, cold") in by:
         r = by[("d", "ours: main.py backtest, cold")]
         out.append(("(d) first backtest, empty cache < 12 s", f"{r.wall_s:.2f} s", r.wall_s < 12))
+    if ("f", BASKET) in by:
+        r = by[("f", BASKET)]
+        out.append(("(f) basket 3 x 1h year < 1.5 s whole process (issue 14)",
+                    f"{r.wall_s:.2f} s", r.wall_s < 1.5))
+    if ("g", BASKET) in by:
+        r = by[("g", BASKET)]
+        out.append(("(g) basket 3 x 1m year < 4 s (issue 14)", f"{r.wall_s:.2f} s",
+                    r.wall_s < 4))
+        out.append(("(g) basket 3 x 1m year < 1 GiB (issue 14)", f"{r.peak_mib:.0f} MiB",
+                    r.peak_mib < 1024))
     if ("e", WALKFORWARD) in by:
         r = by[("e", WALKFORWARD)]
         out.append(("(e) walk-forward < 10 s whole process (issue 13)", f"{r.wall_s:.2f} s",
@@ -248,7 +276,7 @@ def print_table(rows: list[Row], kernels: dict[str, dict[str, float]], repeat: i
                   f"{int(k['bars']):,} bars")
     print(f"wall: median of {repeat} timed runs after one untimed run (none for d); "
           "peak: largest ru_maxrss of those runs")
-    print("\ntargets (issue 4, and issue 13 for e):")
+    print("\ntargets (issue 4; issue 13 for e; issue 14 for f, g):")
     for name, figure, met in targets(rows, kernels):
         print(f"  {'met   ' if met else 'MISSED'} {name}: {figure}")
 
@@ -256,7 +284,7 @@ def print_table(rows: list[Row], kernels: dict[str, dict[str, float]], repeat: i
 def main() -> int:
     """Build the inputs, measure the asked cases, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="a,b,c,d,e")
+    parser.add_argument("--cases", default="a,b,c,d,e,f,g")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "tradingbot-bench"))
     parser.add_argument("--timeout", type=float, default=600.0)
