@@ -4,8 +4,9 @@ The symbols trade in the order their files are given; they must share the bar le
 quote currency. The output is the account's figures and gates, then each symbol's trades,
 closed trades, fees, P&L and share of the result, its largest exposure, and the refused
 entries by reason (the basket limits among them). ``--trades-out`` writes every trade with its
-symbol; ``--json`` prints it all. A basket saves no Kelly inputs yet: each symbol's live gate
-and sizing still rest on its own backtest (``backtest --data A``).
+symbol; ``--report`` writes the basket's page (backtest/basket_report.py); ``--json`` prints it
+all. A basket saves no Kelly inputs yet: each symbol's live gate and sizing still rest on its
+own backtest (``backtest --data A``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from backtest.cli_data import Bars, load_bars
@@ -32,6 +34,7 @@ def run_basket_command(
 ) -> int:
     """Run a basket backtest; returns 0 (gates passed) or 3."""
     _refuse_single_only(args)
+    _check_outputs(args, environ)
     baskets = load_basket(args, environ, clock=clock, warmup=config.strategy.warmup_bars)
     timeframe = baskets[0].timeframe
     from backtest.compile_notice import announce_first_compile
@@ -47,6 +50,8 @@ def run_basket_command(
 
         files["trades"] = str(write_trades_csv(result.trades(), args.trades_out))
     doc = basket_document(result, stats, gates, baskets, files)
+    if args.report:
+        doc["files"]["report"] = str(_write_report(args.report, result, doc, stats))
     if args.json:
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
@@ -55,14 +60,35 @@ def run_basket_command(
 
 
 def _refuse_single_only(args: argparse.Namespace) -> None:
-    for flag, given in (("--symbol", args.symbol), ("--report", args.report),
-                        ("--kelly-out", args.kelly_out),
+    for flag, given in (("--symbol", args.symbol), ("--kelly-out", args.kelly_out),
                         ("--scorer", args.scorer != "fixed"),
                         ("--engine seed", args.engine == "seed"),
                         ("--accounts vectorbt", args.accounts == "vectorbt")):
         if given:
             raise ConfigError(f"{flag} takes one market: a basket (several --data) does not "
                               "support it yet")
+
+
+def _check_outputs(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    # Before the run, not after it: a journal path or an unwritable folder is one line now.
+    from core.files import check_writable
+    from core.paths import check_output_path
+
+    for option, given in (("--trades-out", args.trades_out), ("--report", args.report)):
+        if given:
+            path = check_output_path(given, environ, option=option)
+            check_writable(path, what=f"the {option} file")
+
+
+def _write_report(path: str, result: PortfolioResult, doc: Mapping[str, Any],
+                  stats: BacktestStats) -> Path:
+    from backtest.basket_report import write_basket_report
+    from backtest.report_status import ReportStatus
+    from signals.scorer import FALLBACK_CONVICTION
+
+    with ReportStatus():  # run_portfolio's default scorer: FixedScorer()
+        return write_basket_report(path, result, doc, stats=stats, scorer={
+            "provider": "fixed", "conviction": FALLBACK_CONVICTION})
 
 
 def load_basket(

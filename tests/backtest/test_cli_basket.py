@@ -62,7 +62,7 @@ def test_a_basket_runs_on_one_account_with_each_symbols_share(
     ("mixed quote", "one account holds one quote currency"),
     ("mixed bars", "a basket trades one bar length"),
     ("twice", "BTC/USDT is given twice"),
-    ("--report", "--report takes one market"),
+    ("--kelly-out", "--kelly-out takes one market"),
     ("--symbol", "--symbol takes one market"),
 ])
 def test_a_bad_basket_is_one_line_and_exit_2(
@@ -75,8 +75,8 @@ def test_a_bad_basket_is_one_line_and_exit_2(
         "twice": first,
     }.get(extra, str(market(tmp_path, "ETHUSDT", seed=2)))
     args = ["--data", first, "--data", second]
-    if extra == "--report":
-        args += ["--report", str(tmp_path / "r.html")]
+    if extra == "--kelly-out":
+        args += ["--kelly-out", str(tmp_path / "kelly.json")]
     if extra == "--symbol":
         args += ["--symbol", "BTC/USDT"]
     code, _, err = run(args, capsys)
