@@ -40,8 +40,13 @@ def run_basket_command(
     from backtest.compile_notice import announce_first_compile
 
     announce_first_compile()
+    from backtest.cli_sizing import fixed_conviction
+    from signals.scorer import FixedScorer
+
+    # The fixed scorer at SCORER_FIXED_CONVICTION, as a single market's backtest scores.
     result = run_portfolio({b.symbol: b.frame for b in baskets},
-                           replace(config, symbol=baskets[0].symbol))
+                           replace(config, symbol=baskets[0].symbol),
+                           scorer=FixedScorer(fixed_conviction(environ)))
     stats = result.stats(timeframe)
     gates = evaluate_gates(stats, gate_settings)
     files = {}

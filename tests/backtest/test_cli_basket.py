@@ -83,3 +83,15 @@ def test_a_bad_basket_is_one_line_and_exit_2(
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_basket_scores_at_the_configured_fixed_conviction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trades = tmp_path / "trades.csv"
+    args = [a for f in basket(tmp_path) for a in ("--data", f)]
+    code = main(["backtest", *args, "--trades-out", str(trades)],
+                environ={"SCORER_FIXED_CONVICTION": "0.8"})
+    capsys.readouterr()
+    assert code in (0, 3)
+    assert set(pd.read_csv(trades)["conviction"]) == {0.8}
