@@ -21,7 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "init_cash": 10_000.0, "fees": 0.001, "slippage": 0.0005,
     "max_position_pct": 0.02, "daily_loss_limit_pct": 0.05, "max_drawdown_pct": 0.15,
     "stop_loss_pct": 0.015, "min_conviction": 0.3, "cooldown_after_losses": 0,
-    "cooldown_minutes": 0, "max_entries_per_day": 0,
+    "cooldown_minutes": 0, "max_entries_per_day": 0, "max_open_positions": 0,
+    "max_gross_exposure_pct": 0.0,
     "default_position_pct": 0.01, "kelly_min_trades": 50,
 }
 
@@ -126,6 +127,12 @@ def _risk_options(parser: argparse.ArgumentParser) -> None:
                    help="length of that cooldown")
     g.add_argument("--max-entries-per-day", type=int, default=DEFAULTS["max_entries_per_day"],
                    help="most entries per UTC day (0 = no cap)")
+    g.add_argument("--max-open-positions", type=int, default=DEFAULTS["max_open_positions"],
+                   help="most positions held at once across the symbols (0 = no cap)")
+    g.add_argument("--max-gross-exposure-pct", type=float,
+                   default=DEFAULTS["max_gross_exposure_pct"],
+                   help="cap on the positions' notionals summed, fraction of equity in [0, 1] "
+                   "(0 = no cap; 1.0 = 100%%)")
     g.add_argument("--default-position-pct", type=float,
                    default=DEFAULTS["default_position_pct"],
                    help="size x conviction until --kelly-min-trades trades have closed "

@@ -115,6 +115,10 @@ class RiskSection(_Section):
     cooldown_minutes: Count = Field(default=0, description="length of that cooldown, in minutes")
     max_entries_per_day: Count = Field(default=0, description=(
         "most entries per UTC day (0 = no cap)"))
+    max_open_positions: Count = Field(default=0, description=(
+        "most positions held at once across the symbols (0 = no cap)"))
+    max_gross_exposure_pct: float = Field(default=0.0, ge=0.0, le=1.0, description=(
+        "cap on the positions' notionals summed, of equity (0 = no cap)"))
     flatten_on_halt: bool = Field(default=True, description=(
         "sell an open position when the drawdown latch trips"))
 

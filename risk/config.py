@@ -29,6 +29,11 @@ class RiskConfig:
             ``cooldown_minutes``; 0 turns the cooldown off (the default).
         cooldown_minutes: length of that cooldown; must be > 0 when the cooldown is on.
         max_entries_per_day: most entries per UTC day; 0 means no cap (the default).
+        max_open_positions: most positions held at once across a basket's symbols, entries
+            decided and not yet filled included; 0 means no cap (the default).
+        max_gross_exposure_pct: cap on the sum of the positions' notionals (held at their last
+            close, plus entries decided and not yet filled) over equity, in [0, 1]: spot and
+            long-only, so notionals cannot exceed equity; 0 means no cap (the default).
     """
 
     max_position_pct: float = 0.02
@@ -39,6 +44,8 @@ class RiskConfig:
     cooldown_after_losses: int = 0
     cooldown_minutes: int = 0
     max_entries_per_day: int = 0
+    max_open_positions: int = 0
+    max_gross_exposure_pct: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("max_position_pct", "daily_loss_limit_pct", "max_drawdown_pct"):
@@ -48,8 +55,14 @@ class RiskConfig:
             raise ConfigError(
                 f"min_conviction must be in [-1, 1], got {self.min_conviction!r}"
             )
-        for name in ("cooldown_after_losses", "cooldown_minutes", "max_entries_per_day"):
+        for name in ("cooldown_after_losses", "cooldown_minutes", "max_entries_per_day",
+                     "max_open_positions"):
             _check_count(name, getattr(self, name))
+        # Spot, long-only, no leverage: the notionals held cannot exceed equity, so > 1 is a
+        # units mistake (100 for 100%), not a looser cap.
+        if not 0.0 <= _check_number("max_gross_exposure_pct", self.max_gross_exposure_pct) <= 1.0:
+            raise ConfigError("max_gross_exposure_pct must be in [0, 1] (a fraction: 1.0 = 100% "
+                              f"of equity; 0 = off), got {self.max_gross_exposure_pct!r}")
         if self.cooldown_after_losses > 0 and self.cooldown_minutes == 0:
             raise ConfigError(
                 "cooldown_minutes must be an integer >= 1 when cooldown_after_losses is set, "

@@ -29,6 +29,9 @@ _NOUNS: Final = {BACKTEST: "backtest", WALKFORWARD: "walk-forward"}
 # Walk-forward evidence fields that are numbers (or null) and times, when present.
 _EVIDENCE_NUMBERS: Final = ("windows", "n_trials", "dsr", "pbo")
 _EVIDENCE_TIMES: Final = ("first_bar", "last_bar")
+# Risk fields added after strategy ids were in use: hashed only when set (they are off at their
+# default), so every id and saved result from before them stays valid.
+_OMITTED_AT_DEFAULT: Final = frozenset({"max_open_positions", "max_gross_exposure_pct"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,7 @@ def strategy_settings(
         f.name: float(getattr(risk, f.name)) if isinstance(f.default, float)
         else int(getattr(risk, f.name))
         for f in fields(risk)
+        if not (f.name in _OMITTED_AT_DEFAULT and getattr(risk, f.name) == f.default)
     }
     return {
         "strategy": strategy.to_json(),
