@@ -2,6 +2,11 @@
 
 The reasons are shown and journaled verbatim (STYLE.md, rule 6). Checks only read the state as
 of the latest equity mark; they never change it.
+
+Two portfolio checks take what the account holds instead of the state, so they run apart from
+``ENTRY_CHECKS``, in the order of the basket contract: ``open_positions_cap`` after the entry
+checks (before the size and the scorer), ``gross_exposure_cap`` once the entry's notional is
+known. Both are off (0) by default.
 """
 
 from __future__ import annotations
@@ -88,6 +93,40 @@ ENTRY_CHECKS: Final[tuple[EntryCheck, ...]] = (
     entries_per_day,
     conviction_threshold,
 )
+
+
+def max_open_positions(config: RiskConfig) -> int:
+    """The cap on open positions in force (0: none)."""
+    # getattr: RiskConfig gains the field with the portfolio kernel (issue 14).
+    return int(getattr(config, "max_open_positions", 0))
+
+
+def max_gross_exposure_pct(config: RiskConfig) -> float:
+    """The cap on gross notional over equity in force (0.0: none)."""
+    return float(getattr(config, "max_gross_exposure_pct", 0.0))
+
+
+def open_positions_cap(config: RiskConfig, open_positions: int) -> str | None:
+    """Refuse when positions held plus entries already decided reach max_open_positions."""
+    cap = max_open_positions(config)
+    if rules.open_positions_full(open_positions, cap):
+        return f"max_open_positions: {open_positions} of {cap} positions open or decided"
+    return None
+
+
+def gross_exposure_cap(
+    config: RiskConfig, *, gross_notional: float, new_notional: float, equity: float
+) -> str | None:
+    """Refuse when held and decided notionals plus this entry's exceed max_gross_exposure_pct
+    of equity."""
+    cap = max_gross_exposure_pct(config)
+    if not rules.gross_exposure_exceeded(gross_notional, new_notional, equity, cap):
+        return None
+    if not 0.0 < equity < math.inf:
+        return f"max_gross_exposure_pct: equity {equity!r} gives no room for a position"
+    exposure = (gross_notional + new_notional) / equity
+    return (f"max_gross_exposure_pct: {gross_notional:.2f} held or decided + "
+            f"{new_notional:.2f} new is {exposure:.1%} of equity {equity:.2f}, above {cap:.1%}")
 
 
 def evaluate(state: RiskState, config: RiskConfig, conviction: float) -> Approval:

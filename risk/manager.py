@@ -146,6 +146,20 @@ class RiskManager:
         """Approval for a new position as of the latest mark, with the reason verbatim."""
         return checks.evaluate(self._state, self._config, conviction)
 
+    def evaluate_open_positions(self, open_positions: int) -> Approval:
+        """Approval of one more position with ``open_positions`` held or decided already."""
+        reason = checks.open_positions_cap(self._config, open_positions)
+        return Approval(ok=reason is None, reason=reason or checks.APPROVED)
+
+    def evaluate_gross_exposure(
+        self, *, gross_notional: float, new_notional: float, equity: float
+    ) -> Approval:
+        """Approval of an entry of ``new_notional`` on top of ``gross_notional`` at ``equity``."""
+        reason = checks.gross_exposure_cap(
+            self._config, gross_notional=gross_notional, new_notional=new_notional,
+            equity=equity)
+        return Approval(ok=reason is None, reason=reason or checks.APPROVED)
+
     def kelly_position_size(
         self,
         equity: float,

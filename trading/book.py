@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.clock import Clock
 from core.domain import Fill, Order, OrderKind, Side
+from execution.broker import Broker
 from journal import Journal
 from journal.records import (
     RISK_STATE_KEY,
@@ -123,11 +124,41 @@ def _same(now: dict[str, Order] | dict[str, Fill], saved: dict[str, Order | Fill
     )
 
 
-def restore_sizing(journal: Journal, sizing: SizingSource) -> None:
-    """Continue the rolling Kelly accumulators of an interrupted run."""
+def restore_sizing(journal: Journal, sizing: SizingSource, symbols: tuple[str, ...] = ()
+                   ) -> None:
+    """Continue the rolling Kelly accumulators of an interrupted run of ``symbols``."""
     saved = journal.load_state(SIZING_KEY)
     if saved is not None and isinstance(sizing, RollingKelly):
-        sizing.load(saved)
+        sizing.load(saved, symbols)
+
+
+def exposure(book: LoopBook, broker: Broker, symbols: tuple[str, ...]) -> tuple[int, float]:
+    """(positions, gross notional) that a new entry is weighed against by the basket caps.
+
+    Positions held (a pending exit still holds) at units x last close, then the entries
+    decided and not yet filled, at the notional they were sized at, each in symbol order.
+    A pending entry of a symbol that has had no bar since counts too: it fills at its next.
+    """
+    held, gross, decided = 0, 0.0, []
+    for symbol in symbols:
+        position = broker.position(symbol)
+        if position.is_open:
+            held += 1
+            price = book.last_close.get(symbol, float(position.entry_price or 0))
+            gross += float(position.amount) * price
+            continue
+        order = book.pending.get(symbol)
+        if order is not None and order.kind is OrderKind.ENTRY:
+            decided.append(float(order.amount_usdt))
+    for notional in decided:
+        gross += notional
+    return held + len(decided), gross
+
+
+def stale_entry_text(order: Order) -> str:
+    """Why an entry left pending by a kill is not sent once newer bars have closed."""
+    return (f"{order.symbol} entry decided on the bar of {order.bar_time:%Y-%m-%d %H:%M} "
+            "UTC was not sent before a restart and newer bars have closed; not sending it")
 
 
 def decision_record(d: Decision, numbers: tuple[tuple[str, float], ...] = ()

@@ -1,8 +1,9 @@
 """Step 2-4 of the decision path for one closed bar of one symbol (ARCHITECTURE.md).
 
 The same order as the backtest kernel: what the signal means for the position; kill switches,
-cooldown and entry cap before the scorer (so a halted bot never pays for a model call); the
-scorer; conviction and suppress; size from risk/rules.py. Pure of I/O apart from the scorer.
+cooldown, entry cap and the open-positions cap before the scorer (so a halted bot never pays for
+a model call); the scorer; conviction and suppress; size from risk/rules.py; then the
+gross-exposure cap on that size. Pure of I/O apart from the scorer.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class DecisionInputs:
     flatten_on_halt: bool
     stop_loss_pct: float
     sells_at_next_open: bool = True  # paper and replay; live sells right after the bar
+    # The basket when this entry is weighed (trading.book.exposure): positions held plus
+    # entries already decided, and their notionals. Left 0 while both caps are off.
+    open_positions: int = 0
+    gross_notional: float = 0.0
 
 
 def decide_exit(inp: DecisionInputs, risk: RiskManager) -> Decision:
@@ -82,6 +87,8 @@ def refuse_before_scoring(inp: DecisionInputs, risk: RiskManager) -> str:
     # Conviction 1.0 passes any min_conviction, so only the kill switches, cooldown and cap
     # can refuse here: the same checks the kernel runs before it needs a score.
     verdict = risk.evaluate_entry(1.0)
+    if verdict.ok:
+        verdict = risk.evaluate_open_positions(inp.open_positions)
     return "" if verdict.ok else verdict.reason
 
 
@@ -98,6 +105,10 @@ def decide_entry(
     notional = rules.position_notional(inp.equity, fraction)
     if not notional > 0.0:
         return _replace(base, reason="position size is 0 (half-Kelly <= 0 or no equity)")
+    exposure = risk.evaluate_gross_exposure(gross_notional=inp.gross_notional,
+                                            new_notional=notional, equity=inp.equity)
+    if not exposure.ok:
+        return _replace(base, reason=exposure.reason)
     order = Order(
         inp.symbol, Side.BUY, amount_usdt=_exact(notional),
         stop_loss_pct=_exact(inp.stop_loss_pct), kind=OrderKind.ENTRY,

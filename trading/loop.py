@@ -1,13 +1,24 @@
 """The trading loop: one decision path for replay, paper and live (ARCHITECTURE.md).
 
 ``TradingLoop.step()`` applies queued operator commands, then processes every closed bar it has
-not processed yet, in time order:
-1. per symbol: what the previous close decided is executed (paper: at this bar's open), then
-   the broker advances to the bar (paper: the protective stop, from the fill bar on);
-2. every fill the journal holds beyond the loop's fill cursor is accounted: the open entry, the
-   closed trade's P&L, the loss streak and cooldown, the Kelly counters;
-3. equity is marked at the close and the kill switches step on it (the bar's UTC day);
-4. per symbol: the decision for the next open (exits, or an entry: checks, scorer, size).
+not processed yet, in time order: the union of the symbols' bar times, each time t with S_t,
+the symbols that have a bar at t that ends their warm-up (a symbol that starts later warms up
+on its own bars), always in the order of ``LoopSettings.symbols``:
+1. the open (paper: what the previous closes decided, at this bar's open): first every pending
+   EXIT of S_t, then every pending ENTRY of S_t, so cash an exit frees can fund an entry at the
+   same open (an entry the cash cannot pay is refused by the broker, alerted and dropped);
+   then the broker's stop check of each symbol of S_t (paper: from the fill bar on);
+2. every fill the journal holds beyond the loop's fill cursor is accounted, in fill order: the
+   open entry, the closed trade's P&L, the loss streak and cooldown, the symbol's Kelly record;
+3. equity is marked at the close over every position (a symbol without a bar keeps its last
+   close) and the account's kill switches step on it (the bar's UTC day);
+4. per symbol of S_t: the decision for the next open (exits, or an entry: checks, the
+   open-positions cap, scorer, size, the gross-exposure cap). The caps count what is held (a
+   pending exit still holds) plus the entries already decided and not filled: those of earlier
+   symbols at this close and, where the basket contract (issue 14) is silent, an entry still
+   waiting for its symbol's next bar after a gap, which will fill then.
+A symbol without a bar at a time is neither filled, stopped, decided nor re-marked at it; an
+order it has pending waits for its next bar. One symbol behaves exactly as before baskets.
 
 One bar is one atomic unit: everything it changes (wallet, orders, fills, trade ledger, risk
 and sizing state, halts, decisions, the last bar done) commits in one journal transaction, so a
@@ -20,17 +31,17 @@ the restart replays to the same result.
 
 Live orders leave the process, so they cannot commit with their bar: the bar commits its
 decision with the order as *pending*; right after the commit the broker journals the intent
-(its own commit), sends it and journals the answer; a second transaction then folds the fills
-and clears the pending order. A kill anywhere in between leaves the order pending: the next
-step sends it again under the same client id, which the broker resolves by looking it up
-(never a duplicate, never forgotten). Fills folded by the cursor are counted exactly once.
+(its own commit), sends it and journals the answer (exits before entries, so a freed balance
+can pay an entry); a second transaction then folds the fills and clears the pending order. A
+kill anywhere in between leaves the order pending: the next step sends it again under the same
+client id, which the broker resolves by looking it up (never a duplicate, never forgotten).
+Fills folded by the cursor are counted exactly once.
 """
-
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -44,14 +55,23 @@ from execution.broker import Broker
 from journal import Journal
 from journal.errors import JournalError
 from journal.records import RISK_STATE_KEY
+from risk import checks
 from risk.manager import RiskManager
 from signals.scorer import Scorer
 from signals.strategy import LoadedStrategy, SignalRow
 from trading import book
 from trading.alerts import Alerter, AlertKind
+from trading.bar_signals import BarSignals
 from trading.decide import ENTER, Decision, DecisionInputs, decide_entry, decide_exit
 from trading.decide import refuse_before_scoring as pre_check
-from trading.market import BarArrays, BarWindow, MarketData, bar_timestamp, closed_window
+from trading.market import (
+    BarArrays,
+    BarWindow,
+    MarketData,
+    bar_timestamp,
+    closed_window,
+    new_bar_times,
+)
 from trading.sizing import RollingKelly, SizingSource
 from trading.status import LoopStatus, SymbolStatus
 
@@ -101,7 +121,7 @@ class TradingLoop:
         self._outbox: list[tuple[AlertKind, str]] = []
         # Per symbol: the bar arrays the signals were last computed on, and those signals. A
         # replay's arrays are the whole file's (computed once); live fetches new ones a step.
-        self._signals: dict[str, _Signals] = {}
+        self._signals: dict[str, BarSignals] = {}
         self._bar_numbers: dict[str, tuple[tuple[str, float], ...]] = {}  # of the bar decided
         self._warm = settings.strategy.warmup_bars
         # The strategy checks (look-ahead, warm-up) on each symbol's first window, once; a
@@ -116,7 +136,8 @@ class TradingLoop:
         try:
             self._apply_commands()
             windows = {s: self._window(s) for s in self.settings.symbols}
-            times = self._new_bar_times(windows)
+            # A bar is decidable once warm-up bars end at it.
+            times = new_bar_times(windows, self.book.last_bar, skip=self._warm - 1)
             if not self.settings.deferred_fills:  # left pending by a kill: resolve it now
                 latest = max(times) if times else None
                 self._send_pending(self._last_done(), newer_bar_ms=latest)
@@ -138,7 +159,7 @@ class TradingLoop:
                                           clock=self._clock)
         if isinstance(self.sizing, RollingKelly) and self._sizing_at_start is not None:
             self.sizing.load(self._sizing_at_start)
-            book.restore_sizing(j, self.sizing)
+            book.restore_sizing(j, self.sizing, self.settings.symbols)
         self._broker.reload()
 
     def guard(self) -> None:
@@ -160,22 +181,14 @@ class TradingLoop:
         need = self._warm + book.CATCH_UP_BARS
         return closed_window(self._market, symbol, need)
 
-    def _new_bar_times(self, windows: Mapping[str, BarWindow]) -> list[int]:
-        """Open times (epoch ms) of the bars to process, oldest first."""
-        # A bar is decidable once warm-up bars end at it.
-        skip = self._warm - 1
-        times: set[int] = set()
-        for symbol, window in windows.items():
-            last = self.book.last_bar.get(symbol)
-            after = None if last is None else int(last.value // 1_000_000)
-            times.update(int(t) for t in window.times_after(after, skip=skip))
-        return sorted(times)
-
     def _last_done(self) -> pd.Timestamp | None:
         return max(self.book.last_bar.values()) if self.book.last_bar else None
 
     def _process(self, when_ms: int, windows: Mapping[str, BarWindow], *, decide: bool) -> None:
-        at = {s: i for s, w in windows.items() if (i := w.index_of(when_ms)) is not None}
+        # S_t: the symbols with a bar at this time that ends their warm-up (as in step()).
+        skip = self._warm - 1
+        at = {s: i for s, w in windows.items()
+              if (i := w.index_of(when_ms)) is not None and i >= w.start + skip}
         bars = {s: windows[s].bars.bar(s, i) for s, i in at.items()}
         when = bar_timestamp(when_ms)
         bar_time = when.to_pydatetime()
@@ -184,9 +197,9 @@ class TradingLoop:
             for bar in bars.values():  # a real exchange: its requests commit on their own
                 self._broker.on_bar(bar)
         with self._journal.batch():
+            if simulated:
+                self._execute(bars)
             for bar in bars.values():
-                if simulated:
-                    self._execute(bar)
                 self.book.last_close[bar.symbol] = bar.close
             self._fold_fills(bar_time)
             prices = {s: b.close for s, b in bars.items()}
@@ -203,7 +216,7 @@ class TradingLoop:
         if not simulated:
             self._send_pending(when)
 
-    def _signals_of(self, symbol: str, window: BarWindow) -> _Signals:
+    def _signals_of(self, symbol: str, window: BarWindow) -> BarSignals:
         """The strategy's signals over the window's arrays: the same for replay, paper, live.
 
         A replay's arrays are the whole file, computed once, as the backtest computes them; the
@@ -212,7 +225,7 @@ class TradingLoop:
         """
         cached = self._signals.get(symbol)
         if cached is None or cached.bars is not window.bars:
-            cached = _Signals(window.bars, self.settings.strategy)
+            cached = BarSignals(window.bars, self.settings.strategy)
             if symbol in self._unchecked and self._check is not None:
                 self._check(symbol, cached.frame)
                 self._unchecked.discard(symbol)
@@ -220,11 +233,16 @@ class TradingLoop:
         return cached
 
     # -- execution --------------------------------------------------------------------------
-    def _execute(self, bar: Bar) -> None:
-        pending = self.book.pending.pop(bar.symbol, None)
-        if pending is not None:
-            self._submit(pending, price=bar.open, at=bar.time)
-        self._broker.on_bar(bar)
+    def _execute(self, bars: Mapping[str, Bar]) -> None:
+        """Paper: the open's exits, then its entries, then each symbol's stop check."""
+        for kind in (OrderKind.EXIT, OrderKind.ENTRY):
+            for symbol, bar in bars.items():
+                pending = self.book.pending.get(symbol)
+                if pending is not None and pending.kind is kind:
+                    del self.book.pending[symbol]
+                    self._submit(pending, price=bar.open, at=bar.time)
+        for bar in bars.values():
+            self._broker.on_bar(bar)
 
     def _submit(self, order: Order, *, price: float | None, at: datetime) -> BotError | None:
         """Submit ``order``; the order's failure (alerted, returned), never the journal's."""
@@ -250,7 +268,9 @@ class TradingLoop:
         if not self.book.pending:
             return False
         keep: dict[str, Order] = {}
-        for symbol, order in list(self.book.pending.items()):
+        # Exits first (a stable sort keeps symbol order): what they free can pay an entry.
+        orders = sorted(self.book.pending.items(), key=lambda o: o[1].kind is not OrderKind.EXIT)
+        for symbol, order in orders:
             if newer_bar_ms is not None and self._stale_entry(order, newer_bar_ms):
                 continue
             # The intent, the request and the answer are journaled by the broker, each
@@ -273,8 +293,7 @@ class TradingLoop:
             return False  # still the latest closed bar: the bar's to take
         if self._journal.has_order(order.symbol, order.bar_time, OrderKind.ENTRY):
             return False  # it may have gone out before the kill: resolved by its client id
-        text = (f"{order.symbol} entry decided on the bar of {order.bar_time:%Y-%m-%d %H:%M} "
-                "UTC was not sent before a restart and newer bars have closed; not sending it")
+        text = book.stale_entry_text(order)
         log.warning("%s", text)
         self._outbox.append((AlertKind.ORDER_FAILURE, text))
         return True
@@ -343,8 +362,12 @@ class TradingLoop:
         self.status.symbols[symbol] = SymbolStatus.of(decision, row, self._broker, symbol)
         return decision
 
-    def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: _Signals, i: int
+    def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: BarSignals, i: int
                ) -> Decision:
+        config = self.risk.config
+        if checks.max_open_positions(config) > 0 or checks.max_gross_exposure_pct(config) > 0:
+            n_open, gross = book.exposure(self.book, self._broker, self.settings.symbols)
+            inp = replace(inp, open_positions=n_open, gross_notional=gross)
         refusal = pre_check(inp, self.risk)
         if not refusal and not self.sizing.fraction(1.0, inp.symbol) > 0.0:
             # No conviction could give a size: do not pay for a scorer call (as the kernel).
@@ -417,31 +440,6 @@ class TradingLoop:
             if window.end - window.start < self._warm:
                 short[symbol] = (window.end - window.start, self._warm)
         return short
-
-
-class _Signals:
-    """One symbol's signals over a set of bar arrays, and its named numbers when first asked."""
-
-    def __init__(self, bars: BarArrays, strategy: LoadedStrategy) -> None:
-        self.bars, self._strategy = bars, strategy
-        self.frame = bars.frame(0, len(bars))
-        self.signal = strategy.signal(self.frame)
-        self._numbers: dict[str, Any] | None = None
-
-    def numbers_at(self, i: int) -> tuple[tuple[str, float], ...]:
-        """The strategy's named numbers of bar ``i`` (NaN kept: the journal stores null)."""
-        if self._numbers is None:
-            self._numbers = self._strategy.numbers(self.frame)
-        return tuple([(label, float(v[i])) for label, v in self._numbers.items()])
-
-    def request(self, symbol: str, i: int) -> Any:
-        """The scorer's request for bar ``i``: the one the backtest sends for that bar."""
-        from signals.scorer_context import request_at
-
-        if self._numbers is None:
-            self._numbers = self._strategy.numbers(self.frame)
-        formats = {label: self._strategy.number_format(label) for label in self._numbers}
-        return request_at(symbol, self.frame, self._numbers, formats, row=i)
 
 
 def _alert_kind(kind: str) -> AlertKind:

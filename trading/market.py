@@ -110,6 +110,18 @@ def closed_window(market: MarketData, symbol: str, count: int) -> BarWindow:
     return BarWindow(bars, 0, len(bars))
 
 
+def new_bar_times(windows: Mapping[str, BarWindow], last_bar: Mapping[str, pd.Timestamp], *,
+                  skip: int) -> list[int]:
+    """Open times (epoch ms) of the bars past each symbol's ``last_bar``, union, oldest first
+    (a window's first ``skip`` bars are its warm-up)."""
+    times: set[int] = set()
+    for symbol, window in windows.items():
+        last = last_bar.get(symbol)
+        after = None if last is None else int(last.value // 1_000_000)
+        times.update(int(t) for t in window.times_after(after, skip=skip))
+    return sorted(times)
+
+
 def bar_datetime(open_ms: int) -> datetime:
     """An epoch-ms time as an aware UTC datetime (exact for whole milliseconds)."""
     return datetime.fromtimestamp(open_ms // 1000, UTC).replace(microsecond=open_ms % 1000 * 1000)

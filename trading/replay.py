@@ -55,10 +55,13 @@ def replay(
     speed: float | None = None,
     stop: threading.Event | None = None,
     on_step: Callable[[TradingLoop], None] | None = None,
-    source: str = "",
+    source: str | list[str] = "",
     on_start: Callable[[ReplayRun], None] | None = None,
 ) -> ReplayResult:
     """Feed ``frames`` bar by bar through a TradingLoop; stops early when ``stop`` is set.
+
+    Several frames are one basket on one paper account, in the frames' order (trading.loop).
+    ``source`` names the files, journaled with the run (a list for a basket).
 
     ``on_start`` sees the run before its first bar (the screen counts its ticks); ``on_step``
     is called after every tick.
@@ -87,7 +90,7 @@ class ReplayRun:
     def __init__(
         self, frames: Mapping[str, pd.DataFrame], strategy: StrategySettings, *,
         journal: Journal, clock: SimulatedClock, scorer: Scorer | None = None,
-        alerter: Alerter | None = None, source: str = "",
+        alerter: Alerter | None = None, source: str | list[str] = "",
     ) -> None:
         symbols = tuple(frames)
         self.clock, self.journal = clock, journal
@@ -143,10 +146,12 @@ def _ticks(
     for symbol in symbols:
         closes = market.close_times(symbol)[warm - 1:]
         times.update(closes)
+    # Bars are processed in time order and every symbol with a bar at a time commits with it,
+    # so all is done up to the latest last bar (a symbol whose file ended keeps an older one).
     done = [t for t in loop.book.last_bar.values()]
     if done:
         step = market.close_times(symbols[0])[0] - market.bars(symbols[0]).index[0]
-        last_close = min(done).to_pydatetime() + step
+        last_close = max(done).to_pydatetime() + step
         return sorted(t for t in times if t > last_close)
     return sorted(times)
 

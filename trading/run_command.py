@@ -2,16 +2,15 @@
 
 Modes: ``--paper`` (default: the exchange's public market data, a simulated wallet, no keys),
 ``--testnet`` / ``--live`` (the execution layer's opt-in), ``--replay FILE`` (history through
-the very same loop, paper broker, simulated clock). ``--once`` runs one step and exits.
+the very same loop, paper broker, simulated clock; repeated, a basket: trading/replay_command.py).
+``--once`` runs one step and exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SYMBOLS = "BTC/USDT"
 DEFAULT_TIMEFRAME = "1h"
-MAX_SPEED_S = 86_400.0  # a day of real time per bar: beyond that it is a typo, not a replay
 RUN_HELP = "run the trading bot (paper by default; --testnet, --live, --replay FILE)"
 GATE_ON = ("backtest", "walkforward")  # risk.saved_backtest.EVIDENCE_KINDS (not imported: --help)
 
@@ -43,11 +41,13 @@ def add_run_parser(commands: Any) -> argparse.ArgumentParser:
     mode.add_argument("--testnet", action="store_true", help="Binance spot testnet (keys)")
     mode.add_argument("--live", action="store_true",
                       help="real money: needs keys, LIVE_TRADING=yes and the promotion gate")
-    mode.add_argument("--replay", metavar="FILE", help="replay an OHLCV file through the loop")
+    mode.add_argument("--replay", metavar="FILE", action="append",
+                      help="replay an OHLCV file through the loop; repeat it for a basket on "
+                      "one account (the files' markets in the order given)")
     g = run.add_argument_group("run")
     # default=None: a replay must know whether these were given (then they must match the file).
     g.add_argument("--symbols", help=f"comma-separated markets ({DEFAULT_SYMBOLS}; replay: "
-                   "from the file name)")
+                   "from the file names)")
     g.add_argument("--timeframe", help=f"bar length ({DEFAULT_TIMEFRAME}; replay: the file's)")
     g.add_argument("--exchange", default="binance", help="ccxt exchange id (binance)")
     g.add_argument("--once", action="store_true", help="one step, then exit")
@@ -73,7 +73,9 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Build the parts for the chosen mode and run the loop."""
     strategy = strategy_from_args(args)
     if args.replay:
-        return _run_replay(args, env, strategy)
+        from trading.replay_command import run_replay
+
+        return run_replay(args, env, strategy)
     if args.testnet or args.live:
         from trading.exchange_mode import run_exchange_mode
 
@@ -90,7 +92,7 @@ def strategy_from_args(args: argparse.Namespace, symbols: tuple[str, ...] | None
     if args.kelly_max_age_days < 1:
         raise ConfigError(f"--kelly-max-age-days must be >= 1, got {args.kelly_max_age_days}")
     if symbols is None:
-        symbols = _symbols(args) or (DEFAULT_SYMBOLS,)
+        symbols = symbols_option(args) or (DEFAULT_SYMBOLS,)
     if not symbols:
         raise ConfigError("--symbols needs at least one market, e.g. BTC/USDT")
     return StrategySettings(
@@ -126,7 +128,7 @@ def window_check(strategy: Any) -> Any:
     return lambda symbol, frame: check_strategy(strategy, {symbol: frame})
 
 
-def _symbols(args: argparse.Namespace) -> tuple[str, ...] | None:
+def symbols_option(args: argparse.Namespace) -> tuple[str, ...] | None:
     """The --symbols given, or None when the option was left out."""
     if args.symbols is None:
         return None
@@ -265,129 +267,3 @@ def code_version(*, git: str | None = None) -> str:
         return f"tradingbot {metadata.version('tradingbot')}"
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
-    from core.cli_options import jump_bound
-    from core.paths import journal_path
-    from data.loader import load_ohlcv
-    from signals.scorer_settings import reject_unknown_names
-    from trading.instance_lock import single_instance
-    from trading.runner import stop_on_signals
-
-    speed = _speed(args.speed)
-    reject_unknown_names(env)  # a misspelt SCORER_* setting must not pass silently here either
-    frame = load_ohlcv(args.replay, max_jump=jump_bound(args))
-    symbol, timeframe = _replay_market(args, frame)
-    warmup = strategy.strategy.warmup_bars
-    if len(frame) < warmup:
-        raise ConfigError(f"{args.replay} has {len(frame)} bars; the strategy needs at least "
-                          f"{warmup} to warm up before its first decision")
-    strategy = _with(strategy, symbols=(symbol,), timeframe=timeframe)
-    check_strategy(strategy, {symbol: frame})
-    path = journal_path(env, "replay")
-    source = str(Path(args.replay).resolve())
-    stop = threading.Event()
-    with single_instance(path), stop_on_signals(stop):
-        # Under the lock: --fresh must never move the journal of a replay that is running.
-        _check_replay_journal(path, source=source, fresh=args.fresh)
-        result = _replay_on_screen({symbol: frame}, strategy, path=path, speed=speed,
-                                   stop=stop, source=source)
-    state = "finished" if result.finished else "stopped (run again to continue)"
-    print(f"replay {state}: {result.bars_done:,} bars this run, last bar {result.last_bar}; "
-          f"journal {path} (`python main.py report --mode replay`)")
-    return 0
-
-
-def _replay_on_screen(frames: Any, strategy: Any, *, path: Path, speed: float | None,
-                      stop: threading.Event, source: str) -> Any:
-    """The replay with its screen and progress on a terminal; nothing per bar otherwise."""
-    from trading.replay import replay
-    from trading.view import View
-
-    view = View(terminal=sys.stdout.isatty(), mode="replay",
-                strategy=strategy.strategy.describe())
-    try:
-        if not view.terminal:  # under systemd or piped: no callback in the bar loop at all
-            return replay(frames, strategy, journal_path=path, speed=speed, stop=stop,
-                          source=source)
-        result = replay(frames, strategy, journal_path=path, speed=speed, stop=stop,
-                        source=source, on_start=view.start_replay, on_step=view.replay_step)
-        view.finish_replay()
-        return result
-    finally:
-        view.close()
-
-
-def _replay_market(args: argparse.Namespace, frame: Any) -> tuple[str, str]:
-    """Symbol and timeframe of the replay file; ConfigError when the options or name disagree."""
-    import pandas as pd
-
-    from data.loader import symbol_from_file_name, timeframe_from_file_name
-    from data.timeframe import infer_timeframe
-
-    file = args.replay
-    timeframe = infer_timeframe(pd.DatetimeIndex(frame.index), source=file)
-    named = timeframe_from_file_name(file)
-    if named is not None and named != timeframe:
-        raise ConfigError(f"{file} is named {named} but its bars are {timeframe} apart")
-    if args.timeframe is not None and args.timeframe != timeframe:
-        raise ConfigError(f"--timeframe {args.timeframe} but {file} holds {timeframe} bars")
-    given, from_name = _symbols(args), symbol_from_file_name(file)
-    if given is not None and len(given) != 1:
-        raise ConfigError(f"a replay plays one file, one market; --symbols gave {len(given)}")
-    if given is not None and from_name is not None and given[0] != from_name:
-        raise ConfigError(f"--symbols {given[0]} but {file} is named after {from_name}")
-    return (given[0] if given else from_name or DEFAULT_SYMBOLS), timeframe
-
-
-def _check_replay_journal(path: Path, *, source: str, fresh: bool) -> None:
-    from journal import Journal
-
-    if not path.exists():
-        return
-    if fresh:
-        _keep_as_backup(path)
-        return
-    with Journal(path) as journal:
-        run = journal.latest_run()
-    previous = "" if run is None else str(run.config.get("source", ""))
-    if previous and previous != source:
-        raise ConfigError(f"the replay journal {path} holds a replay of {previous}; "
-                          "add --fresh to start a new replay account")
-
-
-def _keep_as_backup(path: Path) -> Path:
-    """Move the journal and its -wal/-shm to the first unused journal.sqlite3.N.bak; never
-    overwrite an earlier backup. The side files move first: a -wal left behind at the old
-    name would be replayed into the next new journal."""
-    n = 1
-    while any(path.with_name(f"{path.name}.{n}.bak{side}").exists()
-              for side in ("", "-wal", "-shm")):
-        n += 1
-    backup = path.with_name(f"{path.name}.{n}.bak")
-    for side in ("-wal", "-shm", ""):
-        current = path.with_name(path.name + side)
-        if current.exists():
-            os.rename(current, backup.with_name(backup.name + side))
-    print(f"--fresh: the previous replay journal is kept as {backup}", flush=True)
-    return backup
-
-
-def _speed(text: str) -> float | None:
-    if text == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= MAX_SPEED_S:  # also refuses nan and inf
-        raise ConfigError(f"--speed must be 'max' or seconds of real time per bar, more than 0 "
-                          f"and at most {MAX_SPEED_S:g}, got {text!r}")
-    return value
-
-
-def _with(strategy: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(strategy, **changes)

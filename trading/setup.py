@@ -121,7 +121,7 @@ def build_sizing(
     if rolling:
         sizing = RollingKelly(r.max_position_pct, strategy.default_position_pct,
                               strategy.kelly_min_trades)
-        book.restore_sizing(journal, sizing)
+        book.restore_sizing(journal, sizing, strategy.symbols)
         return sizing
     if results_path is None:
         raise ValueError("paper/live sizing needs the backtest results path")

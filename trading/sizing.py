@@ -1,7 +1,7 @@
 """Where the loop's Kelly inputs come from, and the size they give.
 
-- ``RollingKelly``: from the loop's own trades closed before each decision, exactly as the
-  backtest kernel does (replay uses it, so a replay and a backtest size alike).
+- ``RollingKelly``: per symbol, from that symbol's own trades closed before each decision,
+  exactly as the backtest kernel does (replay uses it, so a replay and a backtest size alike).
 - ``SavedKelly``: per symbol, from that symbol's saved evidence (a backtest, or with
   ``run --gate-on walkforward`` a walk-forward's out-of-sample trades) of the same strategy
   and timeframe (paper and live). When a symbol has none, or it is stale or based on too few
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.errors import BotError
+from core.errors import BotError, ConfigError
 from risk import rules
 from risk.backtest_store import load_backtest_results
 from risk.saved_backtest import ResultKey, SavedBacktest, evidence_line
@@ -47,30 +47,16 @@ class SizingSource(Protocol):
 
 
 @dataclass
-class RollingKelly:
-    """Kelly inputs from trades closed so far; the kernel's accumulators, in the same order.
+class KellyRecord:
+    """One symbol's closed trades as the kernel counts them (accumulators, in its order)."""
 
-    One set of counters over every symbol, as the kernel keeps over its one symbol: a replay
-    plays one file, one market, so it sizes exactly as the backtest of that file.
-    """
-
-    max_position_pct: float
-    default_position_pct: float
-    min_trades: int
     n_closed: int = 0
     wins: int = 0
     losses: int = 0
     sum_win: float = 0.0
     sum_loss: float = 0.0
 
-    def fraction(self, conviction: float, symbol: str) -> float:
-        """The kernel's sizing rule on this run's closed trades (of every symbol)."""
-        return rules.record_fraction(
-            conviction, self.n_closed, self.wins, self.losses, self.sum_win, self.sum_loss,
-            self.min_trades, self.default_position_pct, self.max_position_pct,
-        )
-
-    def record_close(self, pnl: float, ret: float, symbol: str) -> None:
+    def record_close(self, pnl: float, ret: float) -> None:
         """Count a closed trade: pnl > 0 a win, pnl < 0 a loss (as the seed and the kernel)."""
         self.n_closed += 1
         if pnl > 0.0:
@@ -80,29 +66,83 @@ class RollingKelly:
             self.losses += 1
             self.sum_loss -= ret
 
+    def to_dict(self) -> dict[str, Any]:
+        """The accumulators, JSON-safe (floats as repr so they round-trip exactly)."""
+        return {"n_closed": self.n_closed, "wins": self.wins, "losses": self.losses,
+                "sum_win": repr(self.sum_win), "sum_loss": repr(self.sum_loss)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> KellyRecord:
+        """Inverse of ``to_dict``."""
+        return cls(int(raw["n_closed"]), int(raw["wins"]), int(raw["losses"]),
+                   float(raw["sum_win"]), float(raw["sum_loss"]))
+
+
+@dataclass
+class RollingKelly:
+    """Kelly inputs from trades closed so far; the kernel's accumulators, in the same order.
+
+    Per symbol (issue 14): a symbol sizes from its own closed trades only, at the default size
+    until ``min_trades`` of them have closed, as the portfolio kernel does. With one symbol
+    that is the single-symbol kernel's one record.
+    """
+
+    max_position_pct: float
+    default_position_pct: float
+    min_trades: int
+    records: dict[str, KellyRecord] = field(default_factory=dict)
+
+    def record_of(self, symbol: str) -> KellyRecord:
+        """``symbol``'s closed trades so far (an empty record before its first)."""
+        record = self.records.get(symbol)
+        return record if record is not None else KellyRecord()
+
+    def fraction(self, conviction: float, symbol: str) -> float:
+        """The kernel's sizing rule on this run's closed trades of ``symbol``."""
+        r = self.record_of(symbol)
+        return rules.record_fraction(
+            conviction, r.n_closed, r.wins, r.losses, r.sum_win, r.sum_loss,
+            self.min_trades, self.default_position_pct, self.max_position_pct,
+        )
+
+    def record_close(self, pnl: float, ret: float, symbol: str) -> None:
+        """Count a closed trade of ``symbol``."""
+        self.records.setdefault(symbol, KellyRecord()).record_close(pnl, ret)
+
     def describe(self, symbol: str | None = None) -> str:
-        """Where the size comes from (the same for every symbol)."""
-        if self.n_closed < self.min_trades:
+        """Where ``symbol``'s size comes from; None: the rule every symbol follows."""
+        if symbol is None:
+            return (f"half-Kelly per symbol from its own closed trades of this run; default "
+                    f"size {self.default_position_pct:.2%} x conviction until "
+                    f"{self.min_trades} of them have closed")
+        n = self.record_of(symbol).n_closed
+        if n < self.min_trades:
             return (f"default size {self.default_position_pct:.2%} x conviction until "
-                    f"{self.min_trades} trades have closed ({self.n_closed} so far)")
-        return f"half-Kelly from {self.n_closed} closed trades of this run"
+                    f"{self.min_trades} trades have closed ({n} so far)")
+        return f"half-Kelly from {n} closed trades of this run"
 
     def evidence(self) -> Mapping[str, str]:
         """None saved: this run's own trades size it."""
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """The accumulators, JSON-safe (floats as repr so they round-trip exactly)."""
-        return {"n_closed": self.n_closed, "wins": self.wins, "losses": self.losses,
-                "sum_win": repr(self.sum_win), "sum_loss": repr(self.sum_loss)}
+        """Each symbol's accumulators, JSON-safe."""
+        return {"by_symbol": {s: r.to_dict() for s, r in self.records.items()}}
 
-    def load(self, raw: dict[str, Any]) -> None:
-        """Continue from saved accumulators."""
-        self.n_closed = int(raw["n_closed"])
-        self.wins = int(raw["wins"])
-        self.losses = int(raw["losses"])
-        self.sum_win = float(raw["sum_win"])
-        self.sum_loss = float(raw["sum_loss"])
+    def load(self, raw: Mapping[str, Any], symbols: tuple[str, ...] = ()) -> None:
+        """Continue from saved accumulators.
+
+        A journal written before the counters were per symbol holds one flat record; it was a
+        replay of one file, so it is that one symbol's (``symbols``: the run's markets).
+        """
+        if "by_symbol" in raw:
+            self.records = {s: KellyRecord.from_dict(r) for s, r in raw["by_symbol"].items()}
+            return
+        if len(symbols) != 1:
+            raise ConfigError(
+                f"the journal's Kelly counters are of one market and this run trades "
+                f"{len(symbols)}; start a new account (replay: --fresh)")
+        self.records = {symbols[0]: KellyRecord.from_dict(raw)}
 
 
 @dataclass(frozen=True)

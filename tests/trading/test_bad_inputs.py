@@ -241,8 +241,8 @@ def test_replay_honours_or_refuses_symbols_and_timeframe(
                                               "--timeframe", "4h")
     assert "SYNTH/USDT" in replay_refused(env, state, capsys, str(short_file),
                                           "--symbols", "ETH/USDT")
-    assert "one market" in replay_refused(env, state, capsys, str(short_file),
-                                          "--symbols", "SYNTH/USDT,ETH/USDT")
+    assert "--symbols gave 2 markets for 1 replay file(s)" in replay_refused(
+        env, state, capsys, str(short_file), "--symbols", "SYNTH/USDT,ETH/USDT")
     unnamed = tmp_path / "bars.csv"
     unnamed.write_bytes(short_file.read_bytes())
     assert main(["run", "--replay", str(unnamed), "--symbols", "ETH/USDT", "--timeframe",
