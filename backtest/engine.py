@@ -37,7 +37,7 @@ EXIT_REASONS = {
 }
 REJECTION_NAMES = (
     "drawdown_latch", "daily_pause", "cooldown", "entry_cap", "conviction", "suppressed",
-    "size_zero",
+    "size_zero", "max_positions", "gross_exposure", "cash",
 )
 EVENT_NAMES = {
     kernel.EV_DAILY_PAUSE: "daily_pause",
@@ -111,6 +111,8 @@ class BacktestConfig:
             cooldown_ms=int(r.cooldown_minutes) * 60_000,
             max_entries_per_day=int(r.max_entries_per_day),
             flatten_on_halt=bool(self.flatten_on_halt),
+            max_open_positions=int(r.max_open_positions),
+            max_gross_exposure_pct=float(r.max_gross_exposure_pct),
         )
 
 

@@ -9,8 +9,13 @@ It calls the very rules in risk/rules.py that the live RiskManager calls. Semant
   flatten_on_halt) closes the position at the next open;
 - spot long-only: 1 while flat opens, -1 while long closes, repeats do nothing;
 - size = half-Kelly x conviction from trades closed before the decision (default_fraction until
-  kelly_min_trades have closed), capped at max_position_pct of equity.
+  kelly_min_trades have closed), capped at max_position_pct of equity; then the basket limits
+  (max_open_positions, max_gross_exposure_pct; off by default), where one symbol deciding an
+  entry is flat: only its own notional counts.
 
+The per-bar helpers take the account (cash, kill switches, streak, entry count, row counts) and
+the position (units, stop, pending order, Kelly record) as two records: here the one state record
+is passed as both; backtest/portfolio_kernel.py passes its account and one symbol's position.
 Conviction comes in as an array: NaN at a bar means "not scored yet"; when the kernel needs that
 bar's score it stops and returns the bar, so the caller can ask the scorer and run again. A fixed
 scorer fills the whole array and the kernel never stops.
@@ -46,7 +51,10 @@ REJ_ENTRY_CAP = 3
 REJ_CONVICTION = 4
 REJ_SUPPRESSED = 5
 REJ_SIZE_ZERO = 6
-N_REJ = 7
+REJ_MAX_POSITIONS = 7  # the basket limits (risk/config.py), off by default
+REJ_GROSS_EXPOSURE = 8
+REJ_CASH = 9  # only a basket (backtest/portfolio_kernel.py) refuses an entry's fill for cash
+N_REJ = 10
 NO_REFUSAL = -1  # KernelResult.refused at a close that refused no entry
 
 # Columns of the trades matrix.
@@ -78,6 +86,8 @@ class KernelParams(NamedTuple):
     cooldown_ms: int
     max_entries_per_day: int
     flatten_on_halt: bool
+    max_open_positions: int = 0
+    max_gross_exposure_pct: float = 0.0
 
 
 class KernelResult(NamedTuple):
@@ -157,20 +167,20 @@ def _new_state(init_cash: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _entry_fraction(conviction: float, st: Any, p: Any) -> float:
+def _entry_fraction(conviction: float, pos: Any, p: Any) -> float:
     # Kelly inputs only from trades closed before this decision: no look-ahead.
     return rules.record_fraction(
-        conviction, st.n_closed, st.wins, st.losses, st.sum_win, st.sum_loss,
+        conviction, pos.n_closed, pos.wins, pos.losses, pos.sum_win, pos.sum_loss,
         p.kelly_min_trades, p.default_position_pct, p.max_position_pct,
     )
 
 
 @njit(cache=True)
 def _pre_score_refusal(
-    halt_code: int, now_ms: int, cooldown_until: int, entries_today: int, p: Any
+    halt_code: int, now_ms: int, cooldown_until: int, entries_today: int, n_open: int, p: Any
 ) -> int:
-    # Same order as risk/checks.py, so a refused entry gives the same reason as live. These
-    # checks need no conviction, so a halted bot never pays for an LLM call.
+    # Same order as risk/checks.py, then the basket's position cap, so a refused entry gives the
+    # same reason as live. These checks need no conviction: a halted bot never pays for an LLM.
     if halt_code == rules.HALT_DRAWDOWN:
         return REJ_DRAWDOWN
     if halt_code == rules.HALT_DAILY:
@@ -179,6 +189,8 @@ def _pre_score_refusal(
         return REJ_COOLDOWN
     if rules.entry_cap_reached(entries_today, p.max_entries_per_day):
         return REJ_ENTRY_CAP
+    if rules.open_positions_full(n_open, p.max_open_positions):
+        return REJ_MAX_POSITIONS
     return -1
 
 
@@ -192,93 +204,106 @@ def _post_score_refusal(conviction: float, suppress: bool, p: Any) -> int:
 
 
 @njit(cache=True)
+def _size_refusal(notional: float, gross: float, equity: float, p: Any) -> int:
+    if notional <= 0.0:
+        return REJ_SIZE_ZERO
+    if rules.gross_exposure_exceeded(gross, notional, equity, p.max_gross_exposure_pct):
+        return REJ_GROSS_EXPOSURE
+    return -1
+
+
+@njit(cache=True)
 def _add_order(
-    orders: np.ndarray, st: Any, i: int, side: int, size: float, price: float, fees: float
+    orders: np.ndarray, acct: Any, i: int, side: int, size: float, price: float, fees: float
 ) -> None:
-    row = orders[st.n_orders]
+    row = orders[acct.n_orders]
     row[O_IDX] = i
     row[O_SIDE] = side
     row[O_SIZE] = size
     row[O_PRICE] = price
     row[O_FEES] = fees
-    st.n_orders += 1
+    acct.n_orders += 1
 
 
 @njit(cache=True)
 def _add_trade(
-    trades: np.ndarray, st: Any, i: int, exit_price: float, exit_fees: float, reason: int
+    trades: np.ndarray, acct: Any, pos: Any, i: int, exit_price: float, exit_fees: float,
+    reason: int,
 ) -> None:
-    cost = st.units * st.entry_price
-    pnl = st.units * exit_price - cost - st.entry_fees - exit_fees
-    t = trades[st.n_trades]
-    t[T_ENTRY_IDX] = st.entry_idx
+    cost = pos.units * pos.entry_price
+    pnl = pos.units * exit_price - cost - pos.entry_fees - exit_fees
+    t = trades[acct.n_trades]
+    t[T_ENTRY_IDX] = pos.entry_idx
     t[T_EXIT_IDX] = i
-    t[T_SIZE] = st.units
-    t[T_ENTRY_PRICE] = st.entry_price
+    t[T_SIZE] = pos.units
+    t[T_ENTRY_PRICE] = pos.entry_price
     t[T_EXIT_PRICE] = exit_price
-    t[T_ENTRY_FEES] = st.entry_fees
+    t[T_ENTRY_FEES] = pos.entry_fees
     t[T_EXIT_FEES] = exit_fees
     t[T_PNL] = pnl
     t[T_RETURN] = pnl / cost
     t[T_REASON] = reason
-    t[T_STOP] = st.stop
-    t[T_CONVICTION] = st.entry_conv
-    st.n_trades += 1
+    t[T_STOP] = pos.stop
+    t[T_CONVICTION] = pos.entry_conv
+    acct.n_trades += 1
 
 
 @njit(cache=True)
-def _add_events(events: np.ndarray, st: Any, i: int, fired: int) -> None:
+def _add_events(events: np.ndarray, acct: Any, i: int, fired: int) -> None:
     # RiskManager's order: yesterday's pause clears, then a new latch, then today's pause.
     for kind, bit in ((EV_DAILY_CLEAR, FIRED_DAILY_CLEAR),
                       (EV_DRAWDOWN_LATCH, FIRED_DRAWDOWN_LATCH),
                       (EV_DAILY_PAUSE, FIRED_DAILY_PAUSE)):
         if fired & bit:
-            events[st.n_events, 0] = i
-            events[st.n_events, 1] = kind
-            st.n_events += 1
+            events[acct.n_events, 0] = i
+            events[acct.n_events, 1] = kind
+            acct.n_events += 1
 
 
 @njit(cache=True)
-def _fill_entry(orders: np.ndarray, st: Any, i: int, bar_open: float, bar_ms: int, p: Any) -> None:
+def _fill_entry(
+    orders: np.ndarray, acct: Any, pos: Any, i: int, bar_open: float, bar_ms: int, p: Any
+) -> None:
     fill = bar_open * (1.0 + p.slippage)
-    notional = st.pend_notional
-    st.units = notional / fill
-    st.entry_fees = notional * p.fee
-    st.cash -= notional + st.entry_fees
-    st.entry_price = fill
-    st.entry_conv = st.pend_conv
+    notional = pos.pend_notional
+    pos.units = notional / fill
+    pos.entry_fees = notional * p.fee
+    acct.cash -= notional + pos.entry_fees
+    pos.entry_price = fill
+    pos.entry_conv = pos.pend_conv
     # The stop goes on right after the fill, from the price actually paid.
-    st.stop = rules.stop_price_long(fill, p.stop_loss_pct)
-    st.entry_idx = i
+    pos.stop = rules.stop_price_long(fill, p.stop_loss_pct)
+    pos.entry_idx = i
     day = rules.day_key(bar_ms)
-    st.entries_today = st.entries_today + 1 if day == st.entries_day else 1
-    st.entries_day = day
-    _add_order(orders, st, i, _int64(0), st.units, fill, st.entry_fees)
+    acct.entries_today = acct.entries_today + 1 if day == acct.entries_day else 1
+    acct.entries_day = day
+    _add_order(orders, acct, i, _int64(0), pos.units, fill, pos.entry_fees)
 
 
 @njit(cache=True)
 def _exit(
-    orders: np.ndarray, trades: np.ndarray, st: Any, i: int, price: float, reason: int,
-    bar_ms: int, p: Any,
+    orders: np.ndarray, trades: np.ndarray, acct: Any, pos: Any, i: int, price: float,
+    reason: int, bar_ms: int, p: Any,
 ) -> None:
-    proceeds = st.units * price
+    proceeds = pos.units * price
     fees = proceeds * p.fee
-    st.cash += proceeds - fees
-    _add_order(orders, st, i, _int64(1), st.units, price, fees)
-    _add_trade(trades, st, i, price, fees, reason)
-    pnl = trades[st.n_trades - 1, T_PNL]
-    ret = trades[st.n_trades - 1, T_RETURN]
-    st.units = 0.0
-    st.n_closed += 1
+    acct.cash += proceeds - fees
+    _add_order(orders, acct, i, _int64(1), pos.units, price, fees)
+    _add_trade(trades, acct, pos, i, price, fees, reason)
+    pnl = trades[acct.n_trades - 1, T_PNL]
+    ret = trades[acct.n_trades - 1, T_RETURN]
+    pos.units = 0.0
+    # The Kelly record is the position's (a basket's symbol's own), the streak the account's.
+    pos.n_closed += 1
     if pnl > 0.0:
-        st.wins += 1
-        st.sum_win += ret
+        pos.wins += 1
+        pos.sum_win += ret
     elif pnl < 0.0:
-        st.losses += 1
-        st.sum_loss -= ret
-    st.streak = rules.next_loss_streak(st.streak, pnl)
-    st.cooldown_until = rules.cooldown_until_ms(
-        st.streak, p.cooldown_after_losses, bar_ms, p.cooldown_ms, st.cooldown_until
+        pos.losses += 1
+        pos.sum_loss -= ret
+    acct.streak = rules.next_loss_streak(acct.streak, pnl)
+    acct.cooldown_until = rules.cooldown_until_ms(
+        acct.streak, p.cooldown_after_losses, bar_ms, p.cooldown_ms, acct.cooldown_until
     )
 
 
@@ -291,29 +316,30 @@ def _fill_pending(
     pending = st.pending
     st.pending = PENDING_NONE
     if pending == PENDING_ENTRY:
-        _fill_entry(orders, st, i, bar_open, bar_ms, p)
+        _fill_entry(orders, st, st, i, bar_open, bar_ms, p)
     elif pending == PENDING_EXIT and st.units > 0.0:
-        _exit(orders, trades, st, i, bar_open * (1.0 - p.slippage), st.pend_reason, bar_ms, p)
+        _exit(orders, trades, st, st, i, bar_open * (1.0 - p.slippage), st.pend_reason, bar_ms,
+              p)
 
 
 @njit(cache=True)
-def _mark(st: Any, equity: float, bar_ms: int, p: Any) -> int:
+def _mark(acct: Any, equity: float, bar_ms: int, p: Any) -> int:
     """Step the kill switches on this close's equity; returns the FIRED_* bits of its events."""
     day = rules.day_key(bar_ms)
-    was_paused = st.paused
-    was_latched = st.latched
-    new_day = day > st.last_day
+    was_paused = acct.paused
+    was_latched = acct.latched
+    new_day = day > acct.last_day
     peak, day_start, paused, latched, code = rules.kill_switch_step(
-        equity, day, st.last_equity, st.last_day, st.peak, st.day_start,
+        equity, day, acct.last_equity, acct.last_day, acct.peak, acct.day_start,
         was_paused, was_latched, p.max_drawdown_pct, p.daily_loss_limit_pct,
     )
-    st.peak = peak
-    st.day_start = day_start
-    st.last_equity = equity
-    st.last_day = day
-    st.paused = paused
-    st.latched = latched
-    st.code = code
+    acct.peak = peak
+    acct.day_start = day_start
+    acct.last_equity = equity
+    acct.last_day = day
+    acct.paused = paused
+    acct.latched = latched
+    acct.code = code
     # The same events, in the same order, as RiskManager.check_and_update queues.
     fired = 0
     if was_paused and new_day:
@@ -327,24 +353,29 @@ def _mark(st: Any, equity: float, bar_ms: int, p: Any) -> int:
 
 @njit(cache=True)
 def _decide(
-    st: Any, sig: int, bar_ms: int, equity: float, conviction: float, suppress: bool, p: Any
+    acct: Any, pos: Any, sig: int, bar_ms: int, equity: float, conviction: float,
+    suppress: bool, n_open: int, gross: float, p: Any,
 ) -> int:
-    """Set the pending order for the next open; DECIDED, a REJ_* reason, or NEED_SCORE."""
-    if st.units > 0.0:
-        if st.latched and p.flatten_on_halt:
-            st.pending = PENDING_EXIT
-            st.pend_reason = EXIT_HALT
+    """Set the pending order for the next open; DECIDED, a REJ_* reason, or NEED_SCORE.
+
+    ``n_open`` / ``gross``: the account's positions (held, or decided and not filled yet) and
+    their notionals, for the basket limits; one symbol deciding an entry is flat: 0 and 0.0.
+    """
+    if pos.units > 0.0:
+        if acct.latched and p.flatten_on_halt:
+            pos.pending = PENDING_EXIT
+            pos.pend_reason = EXIT_HALT
         elif sig == -1:
-            st.pending = PENDING_EXIT
-            st.pend_reason = EXIT_SIGNAL
+            pos.pending = PENDING_EXIT
+            pos.pend_reason = EXIT_SIGNAL
         return DECIDED
     if sig != 1:
         return DECIDED
-    today = st.entries_today if st.entries_day == rules.day_key(bar_ms) else 0
-    why = _pre_score_refusal(st.code, bar_ms, st.cooldown_until, today, p)
+    today = acct.entries_today if acct.entries_day == rules.day_key(bar_ms) else 0
+    why = _pre_score_refusal(acct.code, bar_ms, acct.cooldown_until, today, n_open, p)
     # The largest size any conviction could give: when it is 0 (half-Kelly <= 0) no answer of
     # the scorer can open a trade, so it is not asked (an LLM call would be paid for nothing).
-    if why < 0 and not _entry_fraction(1.0, st, p) > 0.0:
+    if why < 0 and not _entry_fraction(1.0, pos, p) > 0.0:
         why = REJ_SIZE_ZERO
     if why < 0:
         # The scorer is asked only here: the path wants to open and no check refused yet.
@@ -353,12 +384,13 @@ def _decide(
         why = _post_score_refusal(conviction, suppress, p)
     if why >= 0:
         return why
-    notional = rules.position_notional(equity, _entry_fraction(conviction, st, p))
-    if notional <= 0.0:
-        return REJ_SIZE_ZERO
-    st.pending = PENDING_ENTRY
-    st.pend_notional = notional
-    st.pend_conv = conviction
+    notional = rules.position_notional(equity, _entry_fraction(conviction, pos, p))
+    why = _size_refusal(notional, gross, equity, p)
+    if why >= 0:
+        return why
+    pos.pending = PENDING_ENTRY
+    pos.pend_notional = notional
+    pos.pend_conv = conviction
     return DECIDED
 
 
@@ -379,7 +411,7 @@ def _run_bars(start: int, inputs: Any, out: Any, st: Any, p: Any) -> int:
         # 2. The protective stop, live from the fill bar on.
         if st.units > 0.0 and rules.long_stop_hit(low[i], st.stop):
             price = rules.long_stop_fill(open_[i], st.stop) * (1.0 - p.slippage)
-            _exit(orders, trades, st, i, price, _int64(EXIT_STOP), time_ms[i], p)
+            _exit(orders, trades, st, st, i, price, _int64(EXIT_STOP), time_ms[i], p)
         # 3. Mark to market at the close and step the kill switches.
         equity[i] = st.cash + st.units * close[i]
         fired = _mark(st, equity[i], time_ms[i], p)
@@ -388,7 +420,8 @@ def _run_bars(start: int, inputs: Any, out: Any, st: Any, p: Any) -> int:
         halt[i] = st.code
         # 4. Decide at this close what the next open does (nothing after the last bar).
         if i < n - 1:
-            why = _decide(st, signal[i], time_ms[i], equity[i], conviction[i], suppress[i], p)
+            why = _decide(st, st, signal[i], time_ms[i], equity[i], conviction[i], suppress[i],
+                          _int64(0), 0.0, p)
             if why == NEED_SCORE:
                 st.need = i
                 return n
@@ -432,7 +465,7 @@ def simulate(
         events = _grow(events, st.n_events, EVENTS_PER_BAR)
     if st.need < 0 and st.units > 0.0:
         # Still open at the end: marked at the last close, no exit order or fee.
-        _add_trade(trades, st, n - 1, close[n - 1], 0.0, _int64(EXIT_END))
+        _add_trade(trades, st, st, n - 1, close[n - 1], 0.0, _int64(EXIT_END))
     return (orders[:st.n_orders], trades[:st.n_trades], equity, halt,
             events[:st.n_events], rejections, refused, st.need)
 

@@ -61,7 +61,7 @@ CHECK_NAMES = {
 }
 REJECTIONS = (
     "drawdown_latch", "daily_pause", "cooldown", "entry_cap", "conviction", "suppressed",
-    "size_zero",
+    "size_zero", "max_positions", "gross_exposure", "cash",
 )
 # The live checks a halted or capped bot can answer without asking the scorer.
 PRE_SCORE_CHECKS = tuple(c for c in checks.ENTRY_CHECKS if c is not checks.conviction_threshold)
