@@ -95,20 +95,9 @@ ENTRY_CHECKS: Final[tuple[EntryCheck, ...]] = (
 )
 
 
-def max_open_positions(config: RiskConfig) -> int:
-    """The cap on open positions in force (0: none)."""
-    # getattr: RiskConfig gains the field with the portfolio kernel (issue 14).
-    return int(getattr(config, "max_open_positions", 0))
-
-
-def max_gross_exposure_pct(config: RiskConfig) -> float:
-    """The cap on gross notional over equity in force (0.0: none)."""
-    return float(getattr(config, "max_gross_exposure_pct", 0.0))
-
-
 def open_positions_cap(config: RiskConfig, open_positions: int) -> str | None:
     """Refuse when positions held plus entries already decided reach max_open_positions."""
-    cap = max_open_positions(config)
+    cap = config.max_open_positions
     if rules.open_positions_full(open_positions, cap):
         return f"max_open_positions: {open_positions} of {cap} positions open or decided"
     return None
@@ -119,7 +108,7 @@ def gross_exposure_cap(
 ) -> str | None:
     """Refuse when held and decided notionals plus this entry's exceed max_gross_exposure_pct
     of equity."""
-    cap = max_gross_exposure_pct(config)
+    cap = config.max_gross_exposure_pct
     if not rules.gross_exposure_exceeded(gross_notional, new_notional, equity, cap):
         return None
     if not 0.0 < equity < math.inf:

@@ -55,7 +55,6 @@ from execution.broker import Broker
 from journal import Journal
 from journal.errors import JournalError
 from journal.records import RISK_STATE_KEY
-from risk import checks
 from risk.manager import RiskManager
 from signals.scorer import Scorer
 from signals.strategy import LoadedStrategy, SignalRow
@@ -365,7 +364,7 @@ class TradingLoop:
     def _entry(self, inp: DecisionInputs, bars: BarArrays, signals: BarSignals, i: int
                ) -> Decision:
         config = self.risk.config
-        if checks.max_open_positions(config) > 0 or checks.max_gross_exposure_pct(config) > 0:
+        if config.max_open_positions > 0 or config.max_gross_exposure_pct > 0:
             n_open, gross = book.exposure(self.book, self._broker, self.settings.symbols)
             inp = replace(inp, open_positions=n_open, gross_notional=gross)
         refusal = pre_check(inp, self.risk)

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 
 from risk import Approval, RiskConfig, RiskManager, checks
-
-
-@dataclass(frozen=True, slots=True)
-class _BasketRisk(RiskConfig):
-    # Until RiskConfig has the portfolio caps (issue 14, the kernel's side): the same fields.
-    max_open_positions: int = 0
-    max_gross_exposure_pct: float = 0.0
-
-
-def config(**caps: Any) -> RiskConfig:
-    known = {f.name for f in dataclasses.fields(RiskConfig)}
-    return RiskConfig(**caps) if set(caps) <= known else _BasketRisk(**caps)
 
 
 def test_both_caps_are_off_by_default() -> None:
@@ -35,11 +19,11 @@ def test_both_caps_are_off_by_default() -> None:
     (3, "max_open_positions: 3 of 2 positions open or decided"),
 ])
 def test_open_positions_cap(n_open: int, reason: str | None) -> None:
-    assert checks.open_positions_cap(config(max_open_positions=2), n_open) == reason
+    assert checks.open_positions_cap(RiskConfig(max_open_positions=2), n_open) == reason
 
 
 def test_gross_exposure_cap_is_inclusive_and_names_the_figures() -> None:
-    rm = RiskManager(config(max_gross_exposure_pct=0.8), 1_000)
+    rm = RiskManager(RiskConfig(max_gross_exposure_pct=0.8), 1_000)
     assert rm.evaluate_gross_exposure(gross_notional=300.0, new_notional=500.0,
                                       equity=1_000.0).ok  # exactly 80%
     assert rm.evaluate_gross_exposure(gross_notional=301.0, new_notional=500.0,
@@ -50,6 +34,6 @@ def test_gross_exposure_cap_is_inclusive_and_names_the_figures() -> None:
 
 @pytest.mark.parametrize("equity", [0.0, -5.0, float("nan")])
 def test_gross_exposure_cap_refuses_without_equity(equity: float) -> None:
-    reason = checks.gross_exposure_cap(config(max_gross_exposure_pct=1.0), gross_notional=0.0,
+    reason = checks.gross_exposure_cap(RiskConfig(max_gross_exposure_pct=1.0), gross_notional=0.0,
                                        new_notional=10.0, equity=equity)
     assert reason == f"max_gross_exposure_pct: equity {equity!r} gives no room for a position"

@@ -8,8 +8,6 @@ on (default size 1.0 x the fixed conviction 0.5, capped at max_position_pct 0.5)
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,18 +36,10 @@ class VolumeSignal:
         return np.where(volume == ENTER, 1, np.where(volume == EXIT, -1, 0)).astype(np.int8)
 
 
-@dataclass(frozen=True, slots=True)
-class _BasketRisk(RiskConfig):
-    # Until RiskConfig has the portfolio caps (issue 14, the kernel's side): the same fields.
-    max_open_positions: int = 0
-    max_gross_exposure_pct: float = 0.0
-
-
 def risk(**changes: Any) -> RiskConfig:
     """The basket tests' limits: positions of half the equity, stops 90% away."""
     values: dict[str, Any] = {"max_position_pct": 0.5, "stop_loss_pct": 0.9, **changes}
-    known = {f.name for f in dataclasses.fields(RiskConfig)}
-    return RiskConfig(**values) if set(values) <= known else _BasketRisk(**values)
+    return RiskConfig(**values)
 
 
 def settings(*symbols: str, kelly_min_trades: int = 10**6, **risk_changes: Any

@@ -82,6 +82,21 @@ def test_a_basket_from_files_trades_as_the_same_frames(
     assert main([*swapped, "--fresh"], environ=env_for(tmp_path / "state")) == 0
 
 
+def test_the_basket_caps_from_the_command_line(tmp_path: Path, strategy_file: str) -> None:
+    frames = {A: flat({0: ENTER}), B: flat({0: ENTER}), C: flat({0: ENTER})}
+    files = [csv(tmp_path, f"{s.replace('/', '')}_1h_x.csv", f) for s, f in frames.items()]
+    base = ["run", *[a for f in files for a in ("--replay", f)], "--strategy", strategy_file,
+            *NO_COSTS, "--fresh"]
+    env = env_for(tmp_path / "state")
+    assert main([*base, "--max-open-positions", "2"], environ=env) == 0
+    assert basket.reasons(journal_of(tmp_path), C)[basket.at(0)] == (
+        "max_open_positions: 2 of 2 positions open or decided")
+    assert main([*base, "--max-gross-exposure-pct", "0.9"], environ=env) == 0
+    assert basket.reasons(journal_of(tmp_path), B)[basket.at(0)] == (
+        "max_gross_exposure_pct: 500.00 held or decided + 500.00 new is 100.0% of equity "
+        "1000.00, above 90.0%")
+
+
 def test_files_of_different_start_dates_replay_on_their_union(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
