@@ -463,6 +463,9 @@ def simulate(
         orders = _grow(orders, st.n_orders, ORDERS_PER_BAR)
         trades = _grow(trades, st.n_trades, TRADES_PER_BAR)
         events = _grow(events, st.n_events, EVENTS_PER_BAR)
+    # st points into state's memory: using state here keeps it alive to the end (numba frees
+    # an array after its last use, and a later allocation could take its place).
+    st = state[0]
     if st.need < 0 and st.units > 0.0:
         # Still open at the end: marked at the last close, no exit order or fee.
         _add_trade(trades, st, st, n - 1, close[n - 1], 0.0, _int64(EXIT_END))

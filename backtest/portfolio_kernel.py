@@ -68,7 +68,7 @@ POSITION_DTYPE = np.dtype(
     + [(name, np.int64) for name in _POSITION_INT.split()],
     align=True,
 )
-EVENTS_PER_TIME = kernel.EVENTS_PER_BAR
+TIMES_PER_CHUNK = 4096  # times run between two checks of the output buffers' room
 
 
 class PortfolioKernelResult(NamedTuple):
@@ -106,14 +106,6 @@ def _new_book(init_cash: float, n_symbols: int) -> tuple[np.ndarray, np.ndarray]
 
 
 @njit(cache=True)
-def _tag(orders: np.ndarray, trades: np.ndarray, acct: Any, s: int, trade: bool) -> None:
-    """The symbol of the order (and trade) just added."""
-    orders[acct.n_orders - 1, O_SYMBOL] = s
-    if trade:
-        trades[acct.n_trades - 1, T_SYMBOL] = s
-
-
-@njit(cache=True)
 def _exposure(positions: np.ndarray) -> tuple[int, float]:
     """(positions held or decided, their gross notional): the basket caps' inputs."""
     n_open = 0
@@ -132,106 +124,132 @@ def _exposure(positions: np.ndarray) -> tuple[int, float]:
 
 
 @njit(cache=True)
-def _open_all(i: int, inputs: Any, out: Any, acct: Any, positions: np.ndarray, p: Any) -> None:
-    """Step 1 and 2: the open's exits, then its entries, then the stops."""
-    open_, low, _, has_bar, time_ms, _, _, _ = inputs
-    orders, trades, _, _, _, rejections, refused, _ = out
-    ms = time_ms[i]
-    for s in range(positions.shape[0]):
-        pos = positions[s]
-        if has_bar[s, i] and pos.pending == kernel.PENDING_EXIT:
-            pos.pending = kernel.PENDING_NONE
-            if pos.units > 0.0:
-                kernel._exit(orders, trades, acct, pos, i, open_[s, i] * (1.0 - p.slippage),
-                             pos.pend_reason, ms, p)
-                _tag(orders, trades, acct, s, True)
-    for s in range(positions.shape[0]):
-        pos = positions[s]
-        if has_bar[s, i] and pos.pending == kernel.PENDING_ENTRY:
-            pos.pending = kernel.PENDING_NONE
-            if pos.pend_notional + pos.pend_notional * p.fee > acct.cash:
-                rejections[kernel.REJ_CASH] += 1
-                refused[s, pos.pend_idx] = kernel.REJ_CASH
-            else:
-                kernel._fill_entry(orders, acct, pos, i, open_[s, i], ms, p)
-                _tag(orders, trades, acct, s, False)
-    for s in range(positions.shape[0]):
-        pos = positions[s]
-        if has_bar[s, i] and pos.units > 0.0 and rules.long_stop_hit(low[s, i], pos.stop):
-            price = rules.long_stop_fill(open_[s, i], pos.stop) * (1.0 - p.slippage)
-            kernel._exit(orders, trades, acct, pos, i, price, _int64(kernel.EXIT_STOP), ms, p)
-            _tag(orders, trades, acct, s, True)
+def _fill_exit(orders: np.ndarray, trades: np.ndarray, acct: Any, pos: Any, s: int, i: int,
+               price: float, reason: int, ms: int, p: Any) -> None:
+    kernel._exit(orders, trades, acct, pos, i, price, reason, ms, p)
+    orders[acct.n_orders - 1, O_SYMBOL] = s
+    trades[acct.n_trades - 1, T_SYMBOL] = s
 
 
 @njit(cache=True)
-def _mark_all(i: int, inputs: Any, out: Any, acct: Any, positions: np.ndarray, p: Any) -> None:
-    """Step 3: equity over every position at its last close; the kill switches step once."""
-    _, _, close, has_bar, time_ms, _, _, _ = inputs
-    _, _, events, equity, halt, _, _, value = out
-    marked = 0.0
-    for s in range(positions.shape[0]):
-        pos = positions[s]
-        if has_bar[s, i]:
-            pos.last_close = close[s, i]
-            pos.last_idx = i
-        if pos.units > 0.0:
-            value[s, i] = pos.units * pos.last_close
-            marked += value[s, i]
-        else:
-            value[s, i] = 0.0
-    equity[i] = acct.cash + marked
-    fired = kernel._mark(acct, equity[i], time_ms[i], p)
-    if fired:
-        kernel._add_events(events, acct, i, fired)
-    halt[i] = acct.code
+def _open_exit(orders: np.ndarray, trades: np.ndarray, acct: Any, pos: Any, s: int, i: int,
+               bar_open: float, ms: int, p: Any) -> None:
+    """The pending exit fills at this open."""
+    pos.pending = kernel.PENDING_NONE
+    if pos.units > 0.0:
+        _fill_exit(orders, trades, acct, pos, s, i, bar_open * (1.0 - p.slippage),
+                   pos.pend_reason, ms, p)
 
 
 @njit(cache=True)
-def _decide_all(i: int, inputs: Any, out: Any, acct: Any, positions: np.ndarray, p: Any) -> bool:
-    """Step 4: each symbol of S_t decides the next open; False when a score is needed."""
-    _, _, _, has_bar, time_ms, signal, conviction, suppress = inputs
-    _, _, _, equity, _, rejections, refused, _ = out
-    capped = p.max_open_positions > 0 or p.max_gross_exposure_pct > 0.0
-    n_open = _int64(0)
-    gross = 0.0
-    for s in range(positions.shape[0]):
-        if not has_bar[s, i]:
-            continue
-        pos = positions[s]
-        if capped and pos.units <= 0.0 and signal[s, i] == 1:
-            n_open, gross = _exposure(positions)
-        why = kernel._decide(acct, pos, signal[s, i], time_ms[i], equity[i], conviction[s, i],
-                             suppress[s, i], n_open, gross, p)
-        if why == kernel.NEED_SCORE:
-            acct.need = i
-            acct.need_symbol = s
-            return False
-        if why >= 0:
-            rejections[why] += 1
-            refused[s, i] = why
-        elif pos.pending == kernel.PENDING_ENTRY:
-            pos.pend_idx = i
+def _open_entry(orders: np.ndarray, rejections: np.ndarray, refused: np.ndarray, acct: Any,
+                pos: Any, s: int, i: int, bar_open: float, ms: int, p: Any) -> None:
+    """The pending entry fills at this open, or is dropped when the cash cannot pay it (its
+    refusal filed at the close that decided it)."""
+    pos.pending = kernel.PENDING_NONE
+    if pos.pend_notional + pos.pend_notional * p.fee > acct.cash:
+        rejections[kernel.REJ_CASH] += 1
+        refused[s, pos.pend_idx] = kernel.REJ_CASH
+        return
+    kernel._fill_entry(orders, acct, pos, i, bar_open, ms, p)
+    orders[acct.n_orders - 1, O_SYMBOL] = s
+
+
+@njit(cache=True)
+def _stop_exit(orders: np.ndarray, trades: np.ndarray, acct: Any, pos: Any, s: int, i: int,
+               bar_open: float, ms: int, p: Any) -> None:
+    """The stop was hit: out at the stop, or at the open when the bar gapped below it."""
+    price = rules.long_stop_fill(bar_open, pos.stop) * (1.0 - p.slippage)
+    _fill_exit(orders, trades, acct, pos, s, i, price, _int64(kernel.EXIT_STOP), ms, p)
+
+
+@njit(cache=True)
+def _mark_position(pos: Any, has_bar: bool, close: float, i: int) -> float:
+    """The position at this time's close (its last close without a bar); 0.0 when flat."""
+    if has_bar:
+        pos.last_close = close
+        pos.last_idx = i
+    if pos.units > 0.0:
+        value: float = pos.units * pos.last_close
+        return value
+    return 0.0
+
+
+@njit(cache=True)
+def _decide_symbol(acct: Any, positions: np.ndarray, s: int, i: int, sig: int, ms: int,
+                   equity: float, conviction: float, suppress: bool, rejections: np.ndarray,
+                   refused: np.ndarray, p: Any) -> bool:
+    """The symbol's decision for its next open; False when it needs the scorer's answer."""
+    pos = positions[s]
+    n_open, gross = _int64(0), 0.0
+    if pos.units <= 0.0 and (p.max_open_positions > 0 or p.max_gross_exposure_pct > 0.0):
+        n_open, gross = _exposure(positions)
+    why = kernel._decide(acct, pos, sig, ms, equity, conviction, suppress, n_open, gross, p)
+    if why == kernel.NEED_SCORE:
+        acct.need = i
+        acct.need_symbol = s
+        return False
+    if why >= 0:
+        rejections[why] += 1
+        refused[s, i] = why
+    elif pos.pending == kernel.PENDING_ENTRY:
+        pos.pend_idx = i
     return True
 
 
 @njit(cache=True)
-def _run_times(start: int, inputs: Any, out: Any, acct: Any, positions: np.ndarray,
+def _run_times(start: int, stop: int, inputs: Any, out: Any, acct: Any, positions: np.ndarray,
                p: Any) -> int:
-    """Run times from ``start`` until the end, a needed score or full buffers; next to run."""
-    orders, trades, events, equity, _, _, _, _ = out
-    n_symbols = positions.shape[0]
-    n: int = equity.shape[0]
-    for i in range(start, n):
-        # At most 2 orders and 1 trade per symbol and time, and one EXIT_END trade per symbol.
-        if (acct.n_orders + 2 * n_symbols > orders.shape[0]
-                or acct.n_trades + 2 * n_symbols > trades.shape[0]
-                or acct.n_events + EVENTS_PER_TIME > events.shape[0]):
-            return i  # the caller grows the buffers and resumes here
-        _open_all(i, inputs, out, acct, positions, p)
-        _mark_all(i, inputs, out, acct, positions, p)
-        if i < n - 1 and not _decide_all(i, inputs, out, acct, positions, p):
-            return n
-    return n
+    """Run times [start, stop) (the buffers have room); the next time, or n_times when the
+    scorer is needed."""
+    # One loop over the steps: an array passed to a function costs atomic reference-count
+    # updates (see kernel.py), so per time step only records and numbers are passed, and the
+    # arrays only to record a fill, a refusal or a decision (the step helpers cost 2.6x).
+    open_, low, close, has_bar, time_ms, signal, conviction, suppress = inputs
+    orders, trades, fired, equity, halt, rejections, refused, value = out
+    n_symbols = close.shape[0]
+    n: int = close.shape[1]
+    for i in range(start, stop):
+        ms = time_ms[i]
+        for s in range(n_symbols):  # 1. the open: exits first, their cash can fund entries
+            if positions[s].pending == kernel.PENDING_EXIT and has_bar[s, i]:
+                _open_exit(orders, trades, acct, positions[s], s, i, open_[s, i], ms, p)
+        for s in range(n_symbols):
+            if positions[s].pending == kernel.PENDING_ENTRY and has_bar[s, i]:
+                _open_entry(orders, rejections, refused, acct, positions[s], s, i, open_[s, i],
+                            ms, p)
+        marked = 0.0
+        for s in range(n_symbols):  # 2. the stops; 3. every position at its last close
+            pos = positions[s]
+            if pos.units > 0.0 and has_bar[s, i] and rules.long_stop_hit(low[s, i], pos.stop):
+                _stop_exit(orders, trades, acct, pos, s, i, open_[s, i], ms, p)
+            value[s, i] = _mark_position(pos, has_bar[s, i], close[s, i], i)
+            marked += value[s, i]
+        equity[i] = acct.cash + marked
+        fired[i] = kernel._mark(acct, equity[i], ms, p)  # the kill switches step once
+        halt[i] = acct.code
+        for s in range(n_symbols):  # 4. the decisions for the next open (none after the last)
+            deciding = positions[s].units > 0.0 or signal[s, i] == 1  # flat without a 1: none
+            if i < n - 1 and has_bar[s, i] and deciding and not _decide_symbol(
+                    acct, positions, s, i, signal[s, i], ms, equity[i], conviction[s, i],
+                    suppress[s, i], rejections, refused, p):
+                return n
+    return stop
+
+
+@njit(cache=True)
+def _events(fired: np.ndarray, acct: Any) -> np.ndarray:
+    """The halt events (time index, EV_* kind) from each mark's FIRED_* bits, in time order."""
+    count = 0
+    for i in range(fired.shape[0]):
+        for bit in (kernel.FIRED_DAILY_CLEAR, kernel.FIRED_DAILY_PAUSE,
+                    kernel.FIRED_DRAWDOWN_LATCH):
+            count += 1 if fired[i] & bit else 0
+    events = np.empty((count, 2), dtype=np.int64)
+    for i in range(fired.shape[0]):
+        if fired[i]:
+            kernel._add_events(events, acct, i, fired[i])
+    return events
 
 
 @njit(cache=True)
@@ -255,7 +273,7 @@ def simulate_basket(
     n_symbols, n = close.shape
     orders = np.empty((64, N_ORDER_COLS))
     trades = np.empty((32, N_TRADE_COLS))
-    events = np.empty((16, 2), dtype=np.int64)
+    fired = np.zeros(n, dtype=np.int8)  # the FIRED_* bits of each time's mark
     equity = np.empty(n)
     halt = np.zeros(n, dtype=np.int8)
     rejections = np.zeros(kernel.N_REJ, dtype=np.int64)
@@ -265,18 +283,22 @@ def simulate_basket(
     acct = account[0]
     inputs = (open_, low, close, has_bar, time_ms, signal, conviction, suppress)
     i = _int64(0)
-    while True:
-        out = (orders, trades, events, equity, halt, rejections, refused, value)
-        i = _run_times(i, inputs, out, acct, positions, p)
-        if i >= n:
-            break
-        orders = kernel._grow(orders, acct.n_orders, 2 * n_symbols)
-        trades = kernel._grow(trades, acct.n_trades, 2 * n_symbols)
-        events = kernel._grow(events, acct.n_events, EVENTS_PER_TIME)
+    while i < n:
+        # Room for a chunk of times: at most 2 orders and 1 trade per symbol and time, plus
+        # one EXIT_END trade per symbol at the end.
+        chunk = min(n - i, TIMES_PER_CHUNK)
+        orders = kernel._grow(orders, acct.n_orders, 2 * n_symbols * chunk)
+        trades = kernel._grow(trades, acct.n_trades, n_symbols * (chunk + 1))
+        out = (orders, trades, fired, equity, halt, rejections, refused, value)
+        i = _run_times(i, i + chunk, inputs, out, acct, positions, p)
     if acct.need < 0:
         _close_books(trades, acct, positions)
-    return (orders[:acct.n_orders], trades[:acct.n_trades], equity, halt,
-            events[:acct.n_events], rejections, refused, value, (acct.need_symbol, acct.need))
+    events = _events(fired, acct)
+    # acct points into account's memory: using account here keeps it alive (numba frees an
+    # array after its last use, and _events' allocation could take its place).
+    acct = account[0]
+    return (orders[:acct.n_orders], trades[:acct.n_trades], equity, halt, events, rejections,
+            refused, value, (acct.need_symbol, acct.need))
 
 
 def run_portfolio_kernel(
