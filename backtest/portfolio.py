@@ -261,15 +261,17 @@ def _ms(index: pd.DatetimeIndex) -> np.ndarray:
 def _aligned(bars: Mapping[str, pd.DataFrame], times: np.ndarray) -> dict[str, np.ndarray]:
     """The kernel's (n_symbols, n_times) arrays: NaN and no signal where a symbol has no bar."""
     shape = (len(bars), len(times))
-    out = {
-        "open_": np.full(shape, math.nan), "low": np.full(shape, math.nan),
-        "close": np.full(shape, math.nan), "has_bar": np.zeros(shape, dtype=np.bool_),
-        "signal": np.zeros(shape, dtype=np.int8),
-    }
+    out = {key: np.empty(shape) for key in ("open_", "low", "close")}
+    out["has_bar"] = np.zeros(shape, dtype=np.bool_)
+    out["signal"] = np.zeros(shape, dtype=np.int8)
     for s, frame in enumerate(bars.values()):
-        at = np.searchsorted(times, _ms(utc_index(frame)))
+        own = _ms(utc_index(frame))
+        # The symbol's times are a subset of the grid: as many means all of them.
+        at = slice(None) if len(own) == len(times) else np.searchsorted(times, own)
         out["has_bar"][s, at] = True
         out["signal"][s, at] = frame["signal"].to_numpy(np.int8)
         for key, column in (("open_", "open"), ("low", "low"), ("close", "close")):
+            if isinstance(at, np.ndarray):
+                out[key][s] = math.nan
             out[key][s, at] = frame[column].to_numpy(np.float64)
     return out
