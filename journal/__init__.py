@@ -1,5 +1,5 @@
-"""Journal: the SQLite audit trail (runs, decisions, LLM calls, orders, fills, equity, halts),
-the saved state a restart comes back from, and the operator's command queue."""
+"""Journal: the SQLite audit trail (runs, decisions, LLM calls, orders, fills, equity, halts,
+refusals), the saved state a restart comes back from, and the operator's command queue."""
 
 from core.paths import STATE_DIR_ENV
 from journal.errors import (
@@ -26,6 +26,7 @@ from journal.records import (
     HaltInForce,
     HaltRow,
     Position,
+    RefusalRow,
     RunMode,
     RunRow,
     Trade,
@@ -58,6 +59,7 @@ __all__ = [
     "JournalBusyError",
     "JournalError",
     "Position",
+    "RefusalRow",
     "RunMode",
     "RunRow",
     "Trade",

@@ -28,6 +28,7 @@ from journal.records import (
     HaltInForce,
     HaltRow,
     Position,
+    RefusalRow,
     RunMode,
     RunRow,
     Trade,
@@ -257,6 +258,15 @@ class JournalQueries:
             (limit,),
         ).fetchall()
         return [_halt_row(r) for r in rows]
+
+    def refusals(self, run_id: int | None = None) -> list[RefusalRow]:
+        """The markets run ``run_id`` (None: the latest run) may not enter, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, run_id, recorded_at, symbol, reason FROM refusals "
+            "WHERE run_id = coalesce(?, (SELECT max(id) FROM runs)) ORDER BY id",
+            (run_id,),
+        ).fetchall()
+        return [RefusalRow(r[0], r[1], codec.parse_time(r[2]), r[3], r[4]) for r in rows]
 
     def manual_halt(self) -> HaltRow | None:
         """The operator's halt in force (a manual_halt not followed by a manual_resume)."""

@@ -193,6 +193,18 @@ class HaltRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """A market a run was started with but may not enter (e.g. its live promotion gate
+    failed), and why; its positions, stops and exits are still managed."""
+
+    id: int
+    run_id: int
+    at: datetime
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     """An operator command waiting for (or consumed by) the running loop."""
 

@@ -9,6 +9,8 @@ Version history:
     1. runs, decisions, llm_calls, orders, order_updates, fills, equity, halts, state.
     2. commands + command_acks: the operator's queue the running loop polls.
     3. decisions.numbers_json: the strategy's named numbers of the bar decided on.
+    4. refusals: a market a run was started with but may not enter (live: its promotion gate
+       failed), and why.
 
 Audit tables are append-only, enforced by triggers: an UPDATE or DELETE aborts. Only ``state``
 (the current value per key) is overwritten.
@@ -200,6 +202,16 @@ _V2_COMMANDS: Final = (
     )""",
 )
 
+_V4_REFUSALS: Final = (
+    """CREATE TABLE refusals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        recorded_at TEXT NOT NULL,
+        symbol TEXT NOT NULL CHECK (symbol <> ''),
+        reason TEXT NOT NULL CHECK (trim(reason) <> '')
+    )""",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
         1,
@@ -217,6 +229,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ("ALTER TABLE decisions ADD COLUMN numbers_json TEXT "
          "CHECK (numbers_json IS NULL OR json_valid(numbers_json))",),
     ),
+    Migration(4, "markets a run may not enter, and why", _V4_REFUSALS + _append_only("refusals")),
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 

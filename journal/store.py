@@ -224,6 +224,17 @@ class Journal(JournalTransactions):
             ),
         )
 
+    def record_refusal(self, symbol: str, reason: str) -> int:
+        """Record that this run may not enter ``symbol``, and why (record_run first)."""
+        if self._run_id is None:
+            raise JournalError("record_run before recording a refusal: every refusal has a run")
+        if not symbol or not reason.strip():
+            raise ValueError("a refusal names its symbol and its reason")
+        return self._insert(
+            "INSERT INTO refusals (run_id, recorded_at, symbol, reason) VALUES (?, ?, ?, ?)",
+            (self._run_id, self._now(), symbol, reason),
+        )
+
     # --- orders and fills (core.ports.OrderJournal) ---------------------------------------------
 
     def record_order_intent(self, order: Order, *, simulated: bool = False) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -167,3 +168,19 @@ def test_every_risk_event_kind_becomes_a_halt_row(journal: Journal) -> None:
 def test_a_halt_row_needs_a_reason(journal: Journal) -> None:
     with pytest.raises(ValueError, match="needs a reason"):
         journal.record_halt(HaltEventKind.OVERRIDE, "  ", actor=Actor.OPERATOR)
+
+
+def test_refusals_name_their_symbol_and_belong_to_one_run(journal: Journal) -> None:
+    with pytest.raises(JournalError, match="record_run before"):
+        journal.record_refusal("ETH/USDT", "the saved backtest failed its gates (sharpe)")
+    first = journal.record_run(mode=RunMode.LIVE, strategy_id="s", config={})
+    journal.record_refusal("ETH/USDT", "the saved backtest failed its gates (sharpe)")
+    with pytest.raises(ValueError, match="names its symbol and its reason"):
+        journal.record_refusal("SOL/USDT", " ")
+    assert [(r.run_id, r.symbol, r.reason) for r in journal.refusals()] == [
+        (first, "ETH/USDT", "the saved backtest failed its gates (sharpe)")]
+    journal.record_run(mode=RunMode.LIVE, strategy_id="s", config={})
+    assert journal.refusals() == []  # the latest run refused nothing
+    assert [r.symbol for r in journal.refusals(first)] == ["ETH/USDT"]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        journal._db.execute("DELETE FROM refusals")

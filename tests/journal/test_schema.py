@@ -16,7 +16,7 @@ from tests.journal.conftest import utc
 def test_new_file_is_created_with_parents_at_the_latest_version(db_path: Path) -> None:
     assert not db_path.parent.exists()
     with Journal(db_path) as j:
-        assert j.schema_version() == LATEST_VERSION == 3
+        assert j.schema_version() == LATEST_VERSION == 4
         assert j.journal_mode() == "wal"
         pragma = j._db.execute  # the connection's settings are part of the durability promise
         assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -46,7 +46,7 @@ def test_a_v1_file_migrates_to_the_latest_keeping_its_rows(db_path: Path) -> Non
     raw.close()
 
     with Journal(db_path) as j:
-        assert j.schema_version() == 3
+        assert j.schema_version() == 4
         assert j.load_state("risk") == {"a": 1}
         assert j.recent_halts()[0].reason == "Max drawdown 16.0% exceeded 15.0%"
         command = j.post_command("resume", "checked the account")
