@@ -1,11 +1,13 @@
 """Start-up reconciliation: the journal's orders and positions against the exchange.
 
+Every symbol of the run is covered: its open orders, its balance, its position and stop.
 Settled without fuss (a note each): an order the journal left unresolved that the exchange
 never accepted (marked rejected), or did accept (its status recorded; a filled entry becomes a
 position, which the watchdog then protects; a filled exit ends one), and a stop that filled
 while the bot was away. Anything else that disagrees is a difference, and one difference is
 enough to refuse trading until an operator has looked: a recorded position the exchange does
-not hold, a recorded stop that is not resting there, an open order of ours nobody recorded.
+not hold, a recorded stop that is not resting there, an open order of ours nobody recorded,
+a position or an unresolved order of a symbol the run does not trade.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def reconcile(
 ) -> Reconciliation:
     """Compare and settle what can be settled; the differences that remain block trading."""
     found = _Findings()
+    _outside_the_run(book, recorder, rules, prefix, found)
     _settle_unresolved(gw, book, recorder, rules, prefix, found)
     ex = gw.exchange
     balance = gw.call("fetch balance", ex.fetch_balance)
@@ -84,6 +87,20 @@ def reconcile(
                     "does not know; cancel it on the exchange if it is not yours to keep")
     _name_outside(book, rules, balance, every_open, prefix, found)
     return Reconciliation(tuple(found.differences), tuple(found.notes), balance)
+
+
+def _outside_the_run(book: PositionBook, recorder: OrderRecorder, rules: dict[str, MarketRules],
+                     prefix: str, found: _Findings) -> None:
+    """A position or an unresolved order of a market this run does not trade: the bot could
+    neither protect, exit nor settle it, so it is a difference until that market is back."""
+    held = {p.symbol: f"holds {p.amount} with stop {p.stop.client_id if p.stop else 'none'}"
+            for p in book.all() if p.symbol not in rules}
+    for cid, (order, _) in recorder.unresolved().items():
+        if is_ours(cid, prefix) and order.symbol not in rules:
+            held.setdefault(order.symbol, f"has order {cid} unresolved")
+    for symbol, what in held.items():
+        found.differences.append(f"the journal {what} in {symbol}, which this run does not "
+                                 f"trade; start the bot with {symbol} among its symbols")
 
 
 def _name_outside(book: PositionBook, rules: dict[str, MarketRules], balance: dict[str, Any],

@@ -155,10 +155,27 @@ def exposure(book: LoopBook, broker: Broker, symbols: tuple[str, ...]) -> tuple[
     return held + len(decided), gross
 
 
-def stale_entry_text(order: Order) -> str:
-    """Why an entry left pending by a kill is not sent once newer bars have closed."""
-    return (f"{order.symbol} entry decided on the bar of {order.bar_time:%Y-%m-%d %H:%M} "
-            "UTC was not sent before a restart and newer bars have closed; not sending it")
+def entry_not_to_send(order: Order, *, newer_bar_ms: int | None, refused: str,
+                      journal: Journal) -> str:
+    """Why a pending entry is not sent ("" to send it; exits always go).
+
+    A refused symbol's entry (decided before the refusal, left pending by a kill) never goes;
+    if it went out before the kill, the broker's start-up reconciliation has settled it. One
+    left pending by a kill is not sent once a newer bar has closed: its bar is history (bar
+    time, not the wall clock, says so), unless it may have gone out (its client id decides).
+    """
+    if order.kind is not OrderKind.ENTRY:
+        return ""
+    t = order.bar_time
+    bar = f"{order.symbol} entry decided on the bar of {t:%Y-%m-%d %H:%M} UTC" if t else (
+        f"{order.symbol} entry")
+    if refused:
+        return f"{bar} is not sent: {refused}"
+    if newer_bar_ms is None or t is None or int(t.timestamp() * 1000) >= newer_bar_ms:
+        return ""  # still the latest closed bar: the bar's to take
+    if journal.has_order(order.symbol, t, OrderKind.ENTRY):
+        return ""
+    return f"{bar} was not sent before a restart and newer bars have closed; not sending it"
 
 
 def decision_record(d: Decision, numbers: tuple[tuple[str, float], ...] = ()

@@ -66,6 +66,9 @@ class DecisionInputs:
     # entries already decided, and their notionals. Left 0 while both caps are off.
     open_positions: int = 0
     gross_notional: float = 0.0
+    # Why this symbol takes no entries in this run ("" when it may): live, its promotion
+    # gate failed. Its position is still held, exited and protected as any other.
+    refused: str = ""
 
 
 def decide_exit(inp: DecisionInputs, risk: RiskManager) -> Decision:
@@ -82,6 +85,8 @@ def decide_exit(inp: DecisionInputs, risk: RiskManager) -> Decision:
 
 def refuse_before_scoring(inp: DecisionInputs, risk: RiskManager) -> str:
     """The reason an entry is refused without asking the scorer, or "" to go on."""
+    if inp.refused:
+        return inp.refused
     if inp.manual_halt:
         return f"operator halt: {inp.manual_halt}"
     # Conviction 1.0 passes any min_conviction, so only the kill switches, cooldown and cap

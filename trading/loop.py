@@ -19,6 +19,9 @@ on its own bars), always in the order of ``LoopSettings.symbols``:
    waiting for its symbol's next bar after a gap, which will fill then.
 A symbol without a bar at a time is neither filled, stopped, decided nor re-marked at it; an
 order it has pending waits for its next bar. One symbol behaves exactly as before baskets.
+A symbol in ``LoopSettings.refused`` (live: its promotion gate failed) goes through every step
+but takes no entry, and an entry it had pending is dropped; what it holds is still marked,
+exited and protected.
 
 One bar is one atomic unit: everything it changes (wallet, orders, fills, trade ledger, risk
 and sizing state, halts, decisions, the last bar done) commits in one journal transaction, so a
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -91,6 +94,8 @@ class LoopSettings:
         decide_on_catch_up: replay decides on every bar; live/paper only on the latest, so
             a bot back from downtime never trades on stale bars.
         scorer_name: provider/model for the journal's LLM rows.
+        refused: symbols that take no entries, each with why (live: refused by the promotion
+            gate); their positions are still marked, exited and protected.
     """
 
     symbols: tuple[str, ...]
@@ -100,6 +105,7 @@ class LoopSettings:
     deferred_fills: bool = True
     decide_on_catch_up: bool = False
     scorer_name: tuple[str, str] = ("fixed", "")
+    refused: Mapping[str, str] = field(default_factory=dict)
 
 
 class TradingLoop:
@@ -270,7 +276,11 @@ class TradingLoop:
         # Exits first (a stable sort keeps symbol order): what they free can pay an entry.
         orders = sorted(self.book.pending.items(), key=lambda o: o[1].kind is not OrderKind.EXIT)
         for symbol, order in orders:
-            if newer_bar_ms is not None and self._stale_entry(order, newer_bar_ms):
+            why = book.entry_not_to_send(order, newer_bar_ms=newer_bar_ms, journal=self._journal,
+                                         refused=self.settings.refused.get(symbol, ""))
+            if why:
+                log.warning("%s", why)
+                self._outbox.append((AlertKind.ORDER_FAILURE, why))
                 continue
             # The intent, the request and the answer are journaled by the broker, each
             # committed before the next step; the same client id resumes after a kill.
@@ -282,20 +292,6 @@ class TradingLoop:
             self._protect_now()  # a failed exit may have left its position without the stop
         self._settle(when, pending=keep)
         return bool(keep)
-
-    def _stale_entry(self, order: Order, newer_bar_ms: int) -> bool:
-        """An entry left pending by a kill is not sent once a newer bar has closed: its bar
-        is history (exits always go). Bar time, not the wall clock, says so."""
-        if order.kind is not OrderKind.ENTRY or order.bar_time is None:
-            return False
-        if int(order.bar_time.timestamp() * 1000) >= newer_bar_ms:
-            return False  # still the latest closed bar: the bar's to take
-        if self._journal.has_order(order.symbol, order.bar_time, OrderKind.ENTRY):
-            return False  # it may have gone out before the kill: resolved by its client id
-        text = book.stale_entry_text(order)
-        log.warning("%s", text)
-        self._outbox.append((AlertKind.ORDER_FAILURE, text))
-        return True
 
     def _protect_now(self) -> None:
         try:
@@ -347,6 +343,7 @@ class TradingLoop:
             flatten_on_halt=self.settings.flatten_on_halt,
             stop_loss_pct=self.risk.config.stop_loss_pct,
             sells_at_next_open=self.settings.deferred_fills,
+            refused=self.settings.refused.get(symbol, ""),
         )
         if holding:
             decision = decide_exit(inp, self.risk)

@@ -156,6 +156,11 @@ class ExchangeMarket:
         self._on_outcome = on_outcome
         self._newest: dict[str, pd.Timestamp] = {}
 
+    @property
+    def exchange(self) -> Any:
+        """The ccxt client the bars come over (live: the broker's own)."""
+        return self._exchange
+
     def closed_bars(self, symbol: str, count: int) -> pd.DataFrame:
         """The latest ``count`` closed bars, fetched only past what the cache holds."""
         from data.fetcher import fetch_ohlcv

@@ -19,12 +19,11 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, TextIO, cast
+from typing import Any, Final
 
 from core.clock import SystemClock
 from core.domain import OrderKind
 from core.errors import ConfigError
-from core.files import write_atomically
 from core.paths import STATE_DIR_ENV, check_output_path, journal_path
 from journal import (
     TOTAL,
@@ -106,6 +105,15 @@ class StatusView:
     recent_halts: list[HaltRow]
     # Per symbol, the saved evidence the run's size and live gate rest on (its start line's).
     evidence: dict[str, str]
+    # The run's symbols that take no entries, with why (live: refused by the promotion gate).
+    refused: dict[str, str]
+
+    @property
+    def trading(self) -> list[str]:
+        """The latest run's symbols that may enter: every one it was started with but the
+        refused."""
+        symbols = (self.run.config.get("symbols") or []) if self.run is not None else []
+        return [s for s in symbols if s not in self.refused]
 
     @property
     def stalled(self) -> bool:
@@ -117,7 +125,7 @@ class StatusView:
         out = asdict(self)
         if out["run"] is not None:
             del out["run"]["config"]  # redacted already, but large and not status
-        out["stalled"] = self.stalled
+        out["stalled"], out["trading"] = self.stalled, self.trading
         return out
 
 
@@ -159,7 +167,7 @@ def run_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Print trades, P&L and halts; with ``--csv`` also export every fill."""
-    from trading.operator_report import MAX_HALT_ROWS, exit_reasons, report_blocks
+    from trading.operator_report import MAX_HALT_ROWS, exit_reasons, export_fills, report_blocks
 
     if args.csv is not None:  # before the journal is opened: the CSV must never replace it
         check_output_path(args.csv, env, option="--csv")
@@ -167,7 +175,7 @@ def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         trades = journal.trades()
         exits = exit_reasons(journal, trades[-args.last:])
         halts = journal.recent_halts(MAX_HALT_ROWS)
-        written = None if args.csv is None else _export(journal, args.csv)
+        written = None if args.csv is None else export_fills(journal, args.csv)
         where = f"{args.mode} journal {journal.path}"
     blocks = report_blocks(trades, last=args.last, where=where, exits=exits, halts=halts)
     render(blocks, terminal=sys.stdout.isatty())
@@ -190,6 +198,7 @@ def read_status(journal: Journal, *, mode: str, now: datetime, last: int) -> Sta
         pending_commands=journal.pending_commands(),
         decisions=journal.recent_decisions(last), recent_halts=journal.recent_halts(10),
         evidence=dict(run.config.get("evidence") or {}) if run is not None else {},
+        refused={r.symbol: r.reason for r in journal.refusals()},
     )
 
 
@@ -202,6 +211,9 @@ def status_blocks(v: StatusView) -> list[Block]:
         blocks.append(f"Run #{v.run.id}: {v.run.mode} since {_when(v.run.started_at)}, "
                       f"strategy {v.run.strategy_id}")
         blocks += [f"{symbol}: {line}" for symbol, line in v.evidence.items()]
+        refused = f"; refused {', '.join(v.refused)} (no entries)" if v.refused else ""
+        blocks.append(f"Trading {', '.join(v.trading) or 'no symbol'}{refused}")
+        blocks += [f"{symbol}: {why}" for symbol, why in v.refused.items()]
     blocks += [_bar_line(b) for b in v.last_bars] or ["No bar processed yet."]
     if v.stalled:
         blocks.append(f"STALLED: no bar finished for over {STALL_BARS} bar lengths; is the bot "
@@ -318,18 +330,6 @@ def _as_of(journal: Journal, mode: str, now: datetime) -> datetime:
     account = journal.latest_equity().get(TOTAL)
     replay = mode == RunMode.REPLAY.value
     return account.at if replay and account is not None else now
-
-
-def _export(journal: Journal, path: Path) -> int:
-    rows: list[int] = []
-    try:  # atomic: a full disk leaves the previous export, never half a file
-        if not path.parent.is_dir():
-            raise FileNotFoundError(2, "No such directory", str(path.parent))
-        write_atomically(path, lambda fh: rows.append(journal.export_csv(cast(TextIO, fh))),
-                         binary=False)
-        return rows[0]
-    except OSError as e:
-        raise ConfigError(f"cannot write the CSV export {path}: {e.strerror or e}") from e
 
 
 def render(blocks: Sequence[Block], *, terminal: bool) -> None:

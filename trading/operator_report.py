@@ -13,9 +13,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from pathlib import Path
+from typing import Final, TextIO, cast
 
 from core.domain import OrderKind
+from core.errors import ConfigError
+from core.files import write_atomically
 from journal import HaltRow, Journal, Trade
 from trading.operator import Block, Section
 
@@ -27,6 +30,20 @@ TRADE_COLUMNS: Final = ("#", "symbol", "side", "opened (UTC)", "closed (UTC)", "
 NARROW_DROPS: Final = ("amount", "fees", "closed (UTC)", "entry", "exit", "side")
 _KIND_LETTER: Final = re.compile(r"-([EXS])\d*$")  # execution/client_ids.py's id format
 _LETTER_KIND: Final = {"E": OrderKind.ENTRY, "X": OrderKind.EXIT, "S": OrderKind.STOP}
+
+
+def export_fills(journal: Journal, path: Path) -> int:
+    """Write every fill to the CSV ``path`` at once (a full disk leaves the previous export,
+    never half a file); the number of rows."""
+    rows: list[int] = []
+    try:
+        if not path.parent.is_dir():
+            raise FileNotFoundError(2, "No such directory", str(path.parent))
+        write_atomically(path, lambda fh: rows.append(journal.export_csv(cast(TextIO, fh))),
+                         binary=False)
+        return rows[0]
+    except OSError as e:
+        raise ConfigError(f"cannot write the CSV export {path}: {e.strerror or e}") from e
 
 
 def exit_reasons(journal: Journal, trades: Sequence[Trade]) -> dict[int, str]:

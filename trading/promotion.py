@@ -1,15 +1,19 @@
 """The promotion gate, as the seed asks: paper trade for two weeks minimum before live.
 
-Live refuses to start unless, for every symbol it would trade, (1) the saved evidence the gate
-is on (``run --gate-on``: a backtest, or a walk-forward's stitched out-of-sample runs) of the
-very strategy settings on that symbol and timeframe passed its gates, is fresh and has enough
-trades for its Kelly inputs, and (2) the paper journal holds at least ``min_paper_days`` of
-that symbol's decisions with those settings. Each problem names its symbol. ``--override``
-with a reason skips it; the override is journaled.
+A symbol may go live only if (1) the saved evidence the gate is on (``run --gate-on``: a
+backtest, or a walk-forward's stitched out-of-sample runs) of the very strategy settings on
+that symbol and timeframe passed its gates, is fresh and has enough trades for its Kelly
+inputs, and (2) the paper journal holds at least ``min_paper_days`` of that symbol's decisions
+with those settings. The gate is per symbol: a symbol that fails it is refused by name (no
+entries) while the others trade; when every symbol fails, the start is refused. Each problem
+names its symbol. ``--override-promotion`` with a reason lets every symbol through; the
+override is journaled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +23,22 @@ from risk.backtest_store import load_backtest_results
 from trading.setup import StrategySettings
 
 MIN_PAPER_DAYS = 14
+Problems = dict[str, list[str]]  # per symbol, what stands in its way (without its name)
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """The promotion gate's answer for a start, symbol by symbol.
+
+    Attributes:
+        admitted: the symbols that may enter, in the order given.
+        refused: the others, each with why ("; "-joined problems); they take no entries.
+        overridden: the problems ``--override-promotion`` let through (each names its symbol).
+    """
+
+    admitted: tuple[str, ...]
+    refused: Mapping[str, str] = field(default_factory=dict)
+    overridden: tuple[str, ...] = ()
 
 
 def promotion_problems(
@@ -26,10 +46,38 @@ def promotion_problems(
     min_paper_days: int = MIN_PAPER_DAYS,
 ) -> list[str]:
     """Everything that stands between these settings and live trading ([] when nothing)."""
-    problems: list[str] = []
-    for symbol in strategy.symbols:
-        problems += _evidence_problems(strategy, symbol, results_path, now)
-    return [*problems, *_paper_problems(strategy, paper_journal, min_paper_days)]
+    evidence, paper = _problems(strategy, results_path, paper_journal, now, min_paper_days)
+    return _named(evidence) + _named(paper)
+
+
+def check_promotion(
+    strategy: StrategySettings, *, results_path: Path, paper_journal: Path, now: datetime,
+    override: str | None,
+) -> GateVerdict:
+    """Which symbols may go live; ConfigError listing every problem when none may."""
+    evidence, paper = _problems(strategy, results_path, paper_journal, now, MIN_PAPER_DAYS)
+    problems = _named(evidence) + _named(paper)
+    if override and override.strip():
+        return GateVerdict(strategy.symbols, overridden=tuple(problems))
+    refused = {s: "; ".join(evidence[s] + paper[s]) for s in strategy.symbols
+               if evidence[s] or paper[s]}
+    admitted = tuple(s for s in strategy.symbols if s not in refused)
+    if not admitted:
+        raise ConfigError("live trading refused by the promotion gate: " + "; ".join(problems)
+                          + " (override with --override-promotion REASON)")
+    return GateVerdict(admitted, refused)
+
+
+def _problems(
+    strategy: StrategySettings, results: Path, paper_journal: Path, now: datetime, days: int
+) -> tuple[Problems, Problems]:
+    """Per symbol: the evidence's problems, and the paper trading's."""
+    evidence = {s: _evidence_problems(strategy, s, results, now) for s in strategy.symbols}
+    return evidence, _paper_problems(strategy, paper_journal, days)
+
+
+def _named(problems: Problems) -> list[str]:
+    return [f"{symbol}: {p}" for symbol, found in problems.items() for p in found]
 
 
 def _evidence_problems(
@@ -40,46 +88,33 @@ def _evidence_problems(
     try:
         saved = load_backtest_results(path, key)
     except BotError as e:
-        return [f"{symbol}: no usable {key.noun} results: {e}"]
+        return [f"no usable {key.noun} results: {e}"]
     problems = []
     if not saved.gates_passed:
         failed = ", ".join(g.name for g in saved.gates if not g.passed)
-        problems.append(f"{symbol}: the saved {key.noun} failed its gates ({failed})")
+        problems.append(f"the saved {key.noun} failed its gates ({failed})")
     if now - saved.created_at > strategy.kelly_max_age:
-        problems.append(f"{symbol}: the saved {key.noun} is older than "
-                        f"{strategy.kelly_max_age.days} days")
+        problems.append(f"the saved {key.noun} is older than {strategy.kelly_max_age.days} days")
     if saved.kelly.trades < strategy.kelly_min_trades:
-        problems.append(f"{symbol}: the saved {key.noun} closed {saved.kelly.trades} trades, "
+        problems.append(f"the saved {key.noun} closed {saved.kelly.trades} trades, "
                         f"fewer than {strategy.kelly_min_trades} for its Kelly inputs")
     return problems
 
 
-def _paper_problems(strategy: StrategySettings, journal_path: Path, days: int) -> list[str]:
+def _paper_problems(strategy: StrategySettings, journal_path: Path, days: int) -> Problems:
     if not journal_path.exists():
-        return [f"no paper trading journal at {journal_path}: paper trade {days} days first"]
+        missing = f"no paper trading journal at {journal_path}: paper trade {days} days first"
+        return {s: [missing] for s in strategy.symbols}
     wanted, tf = strategy.strategy_id(), strategy.timeframe
-    problems = []
+    problems: Problems = {s: [] for s in strategy.symbols}
     with Journal(journal_path) as journal:
         for symbol in strategy.symbols:
             span = journal.decision_span(mode="paper", strategy_id=wanted, symbol=symbol,
                                          timeframe=tf)
             if span is None:
-                problems.append(f"{symbol}: no paper trading of {symbol} {tf} with these "
-                                f"settings: paper trade {days} days first")
+                problems[symbol].append(f"no paper trading of {symbol} {tf} with these "
+                                        f"settings: paper trade {days} days first")
             elif span[1] - span[0] < timedelta(days=days):
-                problems.append(f"{symbol}: {(span[1] - span[0]).days} days of paper trading "
-                                f"with these settings, {days} needed")
-    return problems
-
-
-def check_promotion(
-    strategy: StrategySettings, *, results_path: Path, paper_journal: Path, now: datetime,
-    override: str | None,
-) -> list[str]:
-    """Raise ConfigError listing the problems unless overridden; returns the problems."""
-    problems = promotion_problems(strategy, results_path=results_path,
-                                  paper_journal=paper_journal, now=now)
-    if problems and not (override and override.strip()):
-        raise ConfigError("live trading refused by the promotion gate: " + "; ".join(problems)
-                          + " (override with --override-promotion REASON)")
+                problems[symbol].append(f"{(span[1] - span[0]).days} days of paper trading "
+                                        f"with these settings, {days} needed")
     return problems

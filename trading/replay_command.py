@@ -19,6 +19,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from trading.run_command import DEFAULT_SYMBOLS, check_strategy, symbols_option
+from trading.setup import one_quote
 
 MAX_SPEED_S = 86_400.0  # a day of real time per bar: beyond that it is a typo, not a replay
 
@@ -78,17 +79,6 @@ def replay_frames(args: argparse.Namespace, warmup: int) -> tuple[dict[str, Any]
             raise ConfigError(f"{file} has {len(frame)} bars; the strategy needs at least "
                               f"{warmup} to warm up before its first decision")
     return frames, timeframes[0]
-
-
-def one_quote(symbols: Sequence[str]) -> str:
-    """The quote currency every market shares (one account); ConfigError when they differ."""
-    quotes = {s: s.partition("/")[2].split(":")[0] for s in symbols}
-    first = symbols[0]
-    for symbol, quote in quotes.items():
-        if quote != quotes[first]:
-            raise ConfigError(f"one account, one quote currency: {first} is quoted in "
-                              f"{quotes[first] or '?'}, {symbol} in {quote or '?'}")
-    return quotes[first]
 
 
 def _replay_market(args: argparse.Namespace, file: str, frame: Any, given: str | None

@@ -175,9 +175,11 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
 
 
 def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, parts: Any,
-          clock: Any, mode: Any, deferred: bool, alerter: Any = None) -> Any:
+          clock: Any, mode: Any, deferred: bool, alerter: Any = None,
+          refused: Mapping[str, str] | None = None) -> Any:
     """The trading loop of paper, testnet and live; it checks the strategy on its first
-    window of each symbol before it decides anything there."""
+    window of each symbol before it decides anything there. ``refused``: symbols that take
+    no entries, with why (live: the promotion gate's refusals)."""
     from signals.llm_scorer import build_scorer
     from signals.scorer_settings import ScorerSettings
     from trading.alerts import build_alerter
@@ -195,6 +197,7 @@ def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, p
         symbols=strategy.symbols, timeframe=strategy.timeframe, strategy=strategy.strategy,
         flatten_on_halt=strategy.flatten_on_halt, deferred_fills=deferred,
         scorer_name=(str(scorer_settings.provider), scorer_settings.model),
+        refused=dict(refused or {}),
     )
     return TradingLoop(
         settings, market=market, scorer=build_scorer(scorer_settings, clock=clock),

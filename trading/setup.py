@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -74,6 +75,17 @@ class StrategySettings:
             "init_cash": self.init_cash, "fee": self.fee, "slippage": self.slippage,
             "kelly_max_age_days": self.kelly_max_age.days, "gate_on": self.gate_on,
         }
+
+
+def one_quote(symbols: Sequence[str]) -> str:
+    """The quote currency every market shares (one account); ConfigError when they differ."""
+    quotes = {s: s.partition("/")[2].split(":")[0] for s in symbols}
+    first = symbols[0]
+    for symbol, quote in quotes.items():
+        if quote != quotes[first]:
+            raise ConfigError(f"one account, one quote currency: {first} is quoted in "
+                              f"{quotes[first] or '?'}, {symbol} in {quote or '?'}")
+    return quotes[first]
 
 
 @dataclass(frozen=True)

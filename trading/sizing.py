@@ -6,7 +6,7 @@
   ``run --gate-on walkforward`` a walk-forward's out-of-sample trades) of the same strategy
   and timeframe (paper and live). When a symbol has none, or it is stale or based on too few
   trades, paper sizes that symbol at the stated default (``default_position_pct`` x
-  conviction) and says why; live refuses to start.
+  conviction) and says why; live refuses that symbol (trading/promotion.py).
 
 Both size through risk/rules.py, the functions the kernel calls.
 """

@@ -77,7 +77,7 @@ def make_broker(
     """A started CcxtBroker on the fake (config overrides as keyword arguments)."""
 
     def make(start: bool = True, **overrides: Any) -> CcxtBroker:
-        config = CcxtBrokerConfig(symbols=("BTC/USDT", "ETH/USDT"), **overrides)
+        config = CcxtBrokerConfig(**{"symbols": ("BTC/USDT", "ETH/USDT"), **overrides})
         broker = CcxtBroker.connect(settings, journal=journal, state=state, clock=clock,
                                     config=config, sleeper=sleeper, on_alert=alerts.append)
         if start:

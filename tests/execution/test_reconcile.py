@@ -13,6 +13,7 @@ from execution.ccxt_settings import CcxtSettings, make_trading_exchange
 from tests.execution.ccxt_fixtures import MakeBroker, assert_no_duplicates, assert_protected
 from tests.execution.conftest import T0
 from tests.execution.fakes import MemoryJournal, MemoryState
+from tests.fake_binance import FakeBinance
 from tests.fake_binance_trading import FakeSpotTrading
 
 BTC = "BTC/USDT"
@@ -194,3 +195,53 @@ def test_a_stop_gone_while_the_coins_are_there_is_placed_again_at_start(
            "placed at once" in result.notes
     assert_protected(restarted, book)
     assert_no_duplicates(book)
+
+
+ETH = "ETH/USDT"
+ETH_STOP = "tb-ETHUSDT-202405011200-S"
+
+
+def test_every_symbols_orders_and_stops_are_reconciled(
+    make_broker: MakeBroker, book: FakeSpotTrading, fake: FakeBinance, settings: CcxtSettings
+) -> None:
+    # Issue 14: a basket's start covers each symbol, not only the first one.
+    first = make_broker()
+    first.submit(ENTRY, price=60_000.0)
+    first.submit(Order(ETH, Side.BUY, Decimal(100), bar_time=T0), price=3_000.0)
+    fake.clear_log()
+    eth_stop = first.position(ETH).stop
+    assert eth_stop is not None
+    book.set_price("ETHUSDT", str(eth_stop.stop_price))  # it fills while the bot is down
+    restarted = make_broker()
+    assert restarted.reconciliation is not None
+    assert restarted.reconciliation.notes == (
+        f"stop {ETH_STOP} filled while the bot was away; ETH/USDT is flat",)
+    assert {r.params["symbol"] for r in fake.calls("/api/v3/openOrders")} == {"BTCUSDT",
+                                                                              "ETHUSDT"}
+    assert restarted.position(BTC).is_open
+    assert not restarted.position(ETH).is_open
+    assert_protected(restarted, book)
+    # An order of ours resting on ETH that the journal does not know blocks trading.
+    book.free["ETH"] += Decimal("0.01")
+    stray = make_trading_exchange(settings)  # the owner, by hand, on the same account
+    stray.load_markets()
+    stray.create_order(ETH, "limit", "sell", 0.01, 2_000, {"stopLossPrice": "2100",
+                                                          "newClientOrderId": "tb-stray-2"})
+    result = make_broker(start=False).start()
+    assert result.differences == (
+        "the exchange has open order tb-stray-2 (limit sell 0.01 ETH) that the journal does "
+        "not know; cancel it on the exchange if it is not yours to keep",)
+
+
+def test_a_position_of_a_symbol_the_run_does_not_trade_blocks_trading(
+    make_broker: MakeBroker, book: FakeSpotTrading
+) -> None:
+    # Started again without ETH, the bot could neither protect nor sell what it holds there.
+    first = make_broker()
+    first.submit(Order(ETH, Side.BUY, Decimal(100), bar_time=T0), price=3_000.0)
+    held = first.position(ETH).amount
+    result = make_broker(start=False, symbols=(BTC,)).start()
+    assert result.differences == (
+        f"the journal holds {held} with stop {ETH_STOP} in ETH/USDT, which this run does not "
+        "trade; start the bot with ETH/USDT among its symbols",)
+    assert make_broker(start=False).start().ok  # with ETH back it trades on

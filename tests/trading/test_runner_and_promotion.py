@@ -197,4 +197,6 @@ def test_override_lets_it_through_and_returns_what_it_skipped(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="promotion gate"):
         check_promotion(StrategySettings(), override="  ", **kwargs)
     skipped = check_promotion(StrategySettings(), override="tested by hand", **kwargs)
-    assert skipped
+    assert skipped.admitted == ("BTC/USDT",)
+    assert skipped.refused == {}
+    assert skipped.overridden
