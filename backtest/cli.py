@@ -113,9 +113,15 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _gate_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group(
-        "gates", "Conditions before going live; [gates] in the config file. A *-pct is a "
-        "fraction (0.2 = 20%) like every *-pct option; the figures print in percent.")
+    add_gate_options(parser, "Conditions before going live; [gates] in the config file. A "
+                     "*-pct is a fraction (0.2 = 20%) like every *-pct option; the figures "
+                     "print in percent.")
+
+
+def add_gate_options(parser: argparse.ArgumentParser, description: str) -> Any:
+    """--gate-min-sharpe, --gate-max-drawdown-pct and --gate-min-trades (backtest and
+    walkforward); returns their argument group."""
+    g = parser.add_argument_group("gates", description)
     g.add_argument("--gate-min-sharpe", type=float, default=GATE_DEFAULTS["min_sharpe"],
                    help="Sharpe Ratio must be above this (%(default)s)")
     g.add_argument("--gate-max-drawdown-pct", type=fraction,
@@ -123,6 +129,7 @@ def _gate_options(parser: argparse.ArgumentParser) -> None:
                    help="Max Drawdown must be below this fraction, 0.2 = 20%% (%(default)s)")
     g.add_argument("--gate-min-trades", type=int, default=GATE_DEFAULTS["min_trades"],
                    help="Total Trades must be above this (%(default)s)")
+    return g
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:

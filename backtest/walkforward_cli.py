@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backtest.sweep_table import METRIC_LABELS, SIZINGS
-from core.cli_options import add_strategy_options, fraction
+from core.cli_options import add_strategy_options
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -71,17 +71,10 @@ def add_walkforward_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _gate_options(parser: argparse.ArgumentParser) -> None:
-    from backtest.cli import GATE_DEFAULTS
+    from backtest.cli import add_gate_options
 
-    g = parser.add_argument_group("gates", "Judged on the stitched out-of-sample run; [gates] "
-                                  "in the config file.")
-    g.add_argument("--gate-min-sharpe", type=float, default=GATE_DEFAULTS["min_sharpe"],
-                   help="Sharpe Ratio must be above this (%(default)s)")
-    g.add_argument("--gate-max-drawdown-pct", type=fraction,
-                   default=GATE_DEFAULTS["max_drawdown_pct"], metavar="FRACTION",
-                   help="Max Drawdown must be below this fraction (%(default)s)")
-    g.add_argument("--gate-min-trades", type=int, default=GATE_DEFAULTS["min_trades"],
-                   help="Total Trades must be above this (%(default)s)")
+    g = add_gate_options(parser, "Judged on the stitched out-of-sample run; [gates] in the "
+                         "config file.")
     g.add_argument("--gate-min-dsr", type=float, default=GATE_DEFAULT_MIN_DSR,
                    help="the Deflated Sharpe Ratio must be above this (%(default)s)")
 
