@@ -41,8 +41,13 @@ HEADER = ("| strategy | symbol | bars | return % | buy & hold % | Sharpe | max D
 def backtest(strategy: str, data: Path, workdir: Path) -> tuple[dict[str, Any], float]:
     """The command's JSON for one strategy on one file, and its wall time in seconds."""
     kelly = workdir / f"kelly-{strategy}-{data.stem}.json"
-    cmd = [sys.executable, str(ROOT / "main.py"), "backtest", "--strategy", strategy,
-           "--data", str(data), "--scorer", "fixed", "--json", "--kelly-out", str(kelly)]
+    return run_json(["backtest", "--strategy", strategy, "--data", str(data), "--scorer",
+                     "fixed", "--json", "--kelly-out", str(kelly)], workdir)
+
+
+def run_json(args: list[str], workdir: Path) -> tuple[dict[str, Any], float]:
+    """``main.py ARGS`` as its own process: its JSON on stdout and its wall time in seconds."""
+    cmd = [sys.executable, str(ROOT / "main.py"), *args]
     # Its own state dir and no scorer or Telegram settings from the caller's environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORER_", "TELEGRAM_"))}
     env["TRADINGBOT_STATE_DIR"] = str(workdir)

@@ -15,16 +15,12 @@ is hard-coded from an earlier run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.strategies_real_data import FILES, SHARED, STRATEGIES
+from bench.strategies_real_data import FILES, SHARED, STRATEGIES, run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ("| strategy | symbol | windows | combos | OOS return % | buy & hold % | OOS Sharpe "
@@ -36,20 +32,8 @@ def walkforward(strategy: str, data: Path, workdir: Path, train: str, test: str,
                 ) -> tuple[dict[str, Any], float]:
     """The command's JSON for one strategy on one file, and its wall time in seconds."""
     kelly = workdir / f"wf-{strategy}-{data.stem}.json"
-    cmd = [sys.executable, str(ROOT / "main.py"), "walkforward", "--strategy", strategy,
-           "--data", str(data), "--train", train, "--test", test, "--json",
-           "--kelly-out", str(kelly)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORER_", "TELEGRAM_"))}
-    env["TRADINGBOT_STATE_DIR"] = str(workdir)
-    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,  # noqa: S603
-                          check=False)
-    wall = time.perf_counter() - start
-    if done.returncode not in (0, 3):
-        raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result, wall
+    return run_json(["walkforward", "--strategy", strategy, "--data", str(data), "--train",
+                     train, "--test", test, "--json", "--kelly-out", str(kelly)], workdir)
 
 
 def row(strategy: str, symbol: str, doc: dict[str, Any], wall: float) -> str:
