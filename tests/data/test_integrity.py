@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import DataError
-from data.integrity import Gap, check_ohlcv, empty_ohlcv
+from data.integrity import Gap, _distinct_sorted, check_ohlcv, empty_ohlcv
 from data.loader import load_ohlcv
 from data.synthetic import synthetic_ohlcv
 
@@ -143,3 +145,13 @@ def test_check_is_vectorised_fast_enough_for_a_million_bars() -> None:
     # ~15 ms here; a Python loop over rows would take seconds. Generous for slow CI machines.
     assert time.perf_counter() - started < 1.0
     assert report.rows == 1_000_000
+
+
+@given(st.lists(st.integers(min_value=-5, max_value=40), min_size=1, max_size=60))
+def test_distinct_times_are_numpys_unique_for_sorted_unsorted_and_repeated_times(
+    times: list[int],
+) -> None:
+    ts = np.asarray(times, dtype=np.int64)
+    assert np.array_equal(_distinct_sorted(ts), np.unique(ts))
+    ordered = np.unique(ts)
+    assert np.array_equal(_distinct_sorted(ordered), ordered)
