@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+from typing import Any
 
-from main import build_parser
+from main import build_parser, command_names
 from tests.conftest import REPO_ROOT
 
 # What a newcomer does first comes first; the operator commands (status, halt, ...) come last.
@@ -56,3 +58,26 @@ def test_the_data_package_loads_pandas_only_when_a_name_is_used() -> None:
                    "from data import load_ohlcv; print('pandas' in sys.modules)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_each_command_alone_has_the_same_parser_as_in_the_full_one() -> None:
+    full = build_parser()
+    choices = _subparsers(full).choices
+    assert set(choices) == command_names()
+    for name in command_names():
+        alone = _subparsers(build_parser(name)).choices
+        assert name in alone
+        assert alone[name].format_help() == choices[name].format_help(), name
+
+
+def test_running_one_command_imports_no_other_commands_module() -> None:
+    probe = ("import sys, main; main.build_parser('backtest'); "
+             "print(','.join(sorted(m for m in ('trading.operator', 'backtest.sweep', "
+             "'trading.run_command', 'signals.score_command') if m in sys.modules)))")
+    done = _python("-c", probe)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def _subparsers(parser: Any) -> Any:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
