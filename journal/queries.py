@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -18,6 +18,7 @@ from journal import codec
 from journal.records import (
     RISK_STATE_KEY,
     TOTAL,
+    AccessDenial,
     Action,
     Actor,
     Command,
@@ -122,6 +123,20 @@ class JournalQueries:
             (symbol,),
         ).fetchall()
         return [_equity_row(r) for r in rows]
+
+    def equity_by_day(self, limit: int) -> list[tuple[date, Decimal, Decimal, int]]:
+        """Per UTC day of the account's marks (by bar time), newest first: the day, its first
+        and last equity, and how many marks."""
+        rows = self._db.execute(
+            "SELECT day, (SELECT equity FROM equity WHERE id = first_id), "
+            "(SELECT equity FROM equity WHERE id = last_id), marks FROM ("
+            " SELECT substr(coalesce(bar_time, at), 1, 10) AS day, min(id) AS first_id,"
+            " max(id) AS last_id, count(*) AS marks FROM equity WHERE symbol = ?"
+            " GROUP BY day ORDER BY day DESC LIMIT ?) ORDER BY day DESC",
+            (TOTAL, limit),
+        ).fetchall()
+        return [(date.fromisoformat(r[0]), Decimal(r[1]), Decimal(r[2]), int(r[3]))
+                for r in rows]
 
     def recent_decisions(self, limit: int = 20, symbol: str | None = None) -> list[DecisionRow]:
         """The latest decisions, newest first, optionally of one symbol."""
@@ -273,6 +288,24 @@ class JournalQueries:
         row = self._last_halt((HaltEventKind.MANUAL_HALT, HaltEventKind.MANUAL_RESUME))
         return row if row is not None and row.kind is HaltEventKind.MANUAL_HALT else None
 
+    def manual_pause(self) -> HaltRow | None:
+        """The operator's pause in force (a manual_pause not followed by a manual_resume)."""
+        row = self._last_halt((HaltEventKind.MANUAL_PAUSE, HaltEventKind.MANUAL_RESUME))
+        return row if row is not None and row.kind is HaltEventKind.MANUAL_PAUSE else None
+
+    def access_denials(self, limit: int = 20) -> list[AccessDenial]:
+        """The latest refused requests, newest first."""
+        rows = self._db.execute(
+            "SELECT id, at, channel, who, what FROM access_denials ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [AccessDenial(r[0], codec.parse_time(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def command(self, command_id: int) -> Command | None:
+        """One operator command with its ack, if any."""
+        found = self._commands("WHERE c.id = ?", (command_id,))
+        return found[0] if found else None
+
     def halts_in_force(self, now: datetime) -> list[HaltInForce]:
         """Kill switches blocking entries at ``now``: the saved risk state plus a manual halt."""
         risk = self.risk_state() or {}
@@ -291,6 +324,9 @@ class JournalQueries:
         manual = self.manual_halt()
         if manual is not None:
             found.append(HaltInForce("manual", manual.reason, manual.at))
+        pause = self.manual_pause()
+        if pause is not None:
+            found.append(HaltInForce("pause", pause.reason, pause.at))
         return found
 
     def pending_commands(self) -> list[Command]:
@@ -303,13 +339,14 @@ class JournalQueries:
 
     def _commands(self, tail: str, params: tuple[object, ...]) -> list[Command]:
         rows = self._db.execute(
-            "SELECT c.id, c.posted_at, c.kind, c.reason, c.actor, a.acked_at, a.result "
+            "SELECT c.id, c.posted_at, c.kind, c.reason, c.actor, a.acked_at, a.result, "
+            "c.symbol "
             "FROM commands c LEFT JOIN command_acks a ON a.command_id = c.id " + tail,
             params,
         ).fetchall()
         return [
             Command(r[0], codec.parse_time(r[1]), CommandKind(r[2]), r[3], r[4],
-                    codec.parse_optional_time(r[5]), r[6] or "")
+                    codec.parse_optional_time(r[5]), r[6] or "", r[7])
             for r in rows
         ]
 

@@ -61,15 +61,18 @@ class HaltEventKind(StrEnum):
     COOLDOWN_START = "cooldown_start"
     COOLDOWN_CLEAR = "cooldown_clear"
     MANUAL_HALT = "manual_halt"
-    MANUAL_RESUME = "manual_resume"
+    MANUAL_RESUME = "manual_resume"  # lifts a manual halt and a manual pause alike
+    MANUAL_PAUSE = "manual_pause"
     OVERRIDE = "override"  # e.g. the promotion gate skipped with an explicit flag
 
 
 class CommandKind(StrEnum):
     """What an operator asks the running loop to do."""
 
-    HALT = "halt"
-    RESUME = "resume"
+    PAUSE = "pause"  # no new entries; positions keep their stops and exits
+    HALT = "halt"  # no entries, and positions closed (flatten_on_halt)
+    RESUME = "resume"  # lifts a pause, a manual halt and a latched drawdown
+    FLATTEN = "flatten"  # close now (one symbol or all); entries stay allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +215,21 @@ class Command:
     posted_at: datetime
     kind: CommandKind
     reason: str
-    actor: str
+    actor: str  # who posted it: "cli", "telegram:<user id>", "web:<token name>"
     acked_at: datetime | None = None
     result: str = ""
+    symbol: str | None = None  # flatten only: the one market to close (None: all)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessDenial:
+    """A request refused before it reached the queue: a stranger on Telegram, say."""
+
+    id: int
+    at: datetime
+    channel: str  # "telegram", "web"
+    who: str  # the chat or user id, or the client address; never a token
+    what: str  # what was asked, cut short
 
 
 @dataclass(frozen=True, slots=True)

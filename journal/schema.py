@@ -11,6 +11,10 @@ Version history:
     3. decisions.numbers_json: the strategy's named numbers of the bar decided on.
     4. refusals: a market a run was started with but may not enter (live: its promotion gate
        failed), and why.
+    5. Graded operator commands: ``commands`` takes pause and flatten (with an optional
+       symbol), ``halts`` the manual_pause row; ``access_denials`` records who was refused
+       (a stranger writing to the Telegram bot). Both tables are rebuilt (SQLite cannot change
+       a CHECK), rows and ids kept, with foreign keys off for the step as SQLite prescribes.
 
 Audit tables are append-only, enforced by triggers: an UPDATE or DELETE aborts. Only ``state``
 (the current value per key) is overwritten.
@@ -48,6 +52,9 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # Rebuilds a table that others reference: foreign keys are switched off around the
+    # transaction (SQLite ignores the pragma inside one) and checked before the commit.
+    rebuilds: bool = False
 
 
 def _append_only(table: str) -> tuple[str, ...]:
@@ -212,6 +219,49 @@ _V4_REFUSALS: Final = (
     )""",
 )
 
+_V5_OPERATOR: Final = (
+    """CREATE TABLE commands_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        posted_at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('halt', 'resume', 'pause', 'flatten')),
+        reason TEXT NOT NULL CHECK (trim(reason) <> ''),
+        actor TEXT NOT NULL CHECK (actor <> ''),
+        symbol TEXT CHECK (symbol IS NULL OR (kind = 'flatten' AND symbol <> ''))
+    )""",
+    "INSERT INTO commands_v5 (id, posted_at, kind, reason, actor) "
+    "SELECT id, posted_at, kind, reason, actor FROM commands",
+    "DROP TABLE commands",
+    "ALTER TABLE commands_v5 RENAME TO commands",
+    *_append_only("commands"),
+    """CREATE TABLE halts_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs (id),
+        recorded_at TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('daily_pause', 'daily_clear', 'drawdown_latch',
+            'resume', 'cooldown_start', 'cooldown_clear', 'manual_halt', 'manual_resume',
+            'override', 'manual_pause')),
+        reason TEXT NOT NULL,
+        equity TEXT,
+        peak TEXT,
+        actor TEXT NOT NULL CHECK (actor IN ('bot', 'operator'))
+    )""",
+    "INSERT INTO halts_v5 (id, run_id, recorded_at, at, kind, reason, equity, peak, actor) "
+    "SELECT id, run_id, recorded_at, at, kind, reason, equity, peak, actor FROM halts",
+    "DROP TABLE halts",
+    "ALTER TABLE halts_v5 RENAME TO halts",
+    "CREATE INDEX halts_by_kind ON halts (kind, id)",
+    *_append_only("halts"),
+    """CREATE TABLE access_denials (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel <> ''),
+        who TEXT NOT NULL,
+        what TEXT NOT NULL
+    )""",
+    *_append_only("access_denials"),
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
         1,
@@ -230,6 +280,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
          "CHECK (numbers_json IS NULL OR json_valid(numbers_json))",),
     ),
     Migration(4, "markets a run may not enter, and why", _V4_REFUSALS + _append_only("refusals")),
+    Migration(5, "graded operator commands and refused requests", _V5_OPERATOR, rebuilds=True),
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
@@ -265,6 +316,10 @@ def migrate(
     goal = migrations[-1].version if target is None else target
     if schema_version(db) >= goal:
         return schema_version(db)  # the common case takes no write lock at all
+    rebuilds = any(schema_version(db) < m.version <= goal and m.rebuilds for m in migrations)
+    keys_on = int(db.execute("PRAGMA foreign_keys").fetchone()[0])
+    if rebuilds:
+        db.execute("PRAGMA foreign_keys = OFF")
     db.execute("BEGIN IMMEDIATE")
     try:
         # Read again under the lock: another process may have migrated meanwhile.
@@ -275,10 +330,16 @@ def migrate(
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {int(step.version)}")
                 current = step.version
+        broken = db.execute("PRAGMA foreign_key_check").fetchall() if rebuilds else []
+        if broken:
+            raise JournalError(f"migration to version {current} broke foreign keys: {broken[:3]}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    finally:
+        if rebuilds:
+            db.execute(f"PRAGMA foreign_keys = {'ON' if keys_on else 'OFF'}")
     return current
 
 

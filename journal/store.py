@@ -323,15 +323,28 @@ class Journal(JournalTransactions):
 
     def post_command(
         self, kind: CommandKind | str, reason: str, *, actor: str = "operator",
-        at: datetime | None = None,
+        at: datetime | None = None, symbol: str | None = None,
     ) -> int:
-        """Queue a halt or resume for the running loop; its command id."""
+        """Queue an operator command for the running loop; its command id. ``symbol`` only
+        with flatten (None: every position)."""
         if not reason.strip():
             raise ValueError(f"{kind} needs a non-empty reason for the journal")
+        kind = CommandKind(kind)
+        if symbol is not None and kind is not CommandKind.FLATTEN:
+            raise ValueError(f"{kind} takes no symbol; only flatten does")
         return self._insert(
-            "INSERT INTO commands (posted_at, kind, reason, actor) VALUES (?, ?, ?, ?)",
-            (codec.time_text(at or self._wall.now()), CommandKind(kind).value, reason.strip(),
-             actor),
+            "INSERT INTO commands (posted_at, kind, reason, actor, symbol) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (codec.time_text(at or self._wall.now()), kind.value, reason.strip(), actor,
+             symbol),
+        )
+
+    def record_denial(self, channel: str, who: str, what: str, *,
+                      at: datetime | None = None) -> int:
+        """Record a refused request (never its credentials); its id."""
+        return self._insert(
+            "INSERT INTO access_denials (at, channel, who, what) VALUES (?, ?, ?, ?)",
+            (codec.time_text(at or self._wall.now()), channel, who, what[:200]),
         )
 
     def ack_command(

@@ -1,9 +1,11 @@
-"""Operator commands: ``status``, ``halt``, ``resume`` and ``report``, safe while the bot runs.
+"""Operator commands on the command line, safe while the bot runs: ``status``, ``positions``,
+``daily``, ``report``, and the graded ``pause``, ``halt``, ``resume`` and ``flatten``.
 
-They only read the journal or append to its command queue. The running loop is the only writer
-of the risk state: it applies a queued halt or resume at its next step, and a stopped bot at its
-next start. Output is rich tables on a terminal, plain aligned text otherwise (journald, pipes,
-cron mail), or JSON with ``--json``. Nothing here imports pandas: ``status`` must stay instant.
+They only read the journal or append to its command queue (trading/control.py, shared with
+Telegram and the dashboard). The running loop is the only writer of the trading state: it
+applies a queued command within seconds, and a stopped bot at its next start. Output is rich
+tables on a terminal, plain aligned text otherwise (journald, pipes, cron mail), or JSON with
+``--json``. Nothing here imports pandas: ``status`` must stay instant.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -22,28 +23,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from core.clock import SystemClock
-from core.domain import OrderKind
 from core.errors import ConfigError
 from core.paths import STATE_DIR_ENV, check_output_path, journal_path
-from journal import (
-    TOTAL,
-    Command,
-    CommandKind,
-    DecisionRow,
-    EquityRow,
-    HaltInForce,
-    HaltRow,
-    Journal,
-    RunMode,
-    RunRow,
-    last_bar_key,
-)
+from journal import CommandKind, EquityRow, Journal, RunMode
+from trading import control
+from trading.control import STALL_BARS, LastBar, StatusView, read_status
 
 MODES: Final = tuple(m.value for m in RunMode)
-# A bot that has not finished a bar for this many bar lengths is shown as stalled.
-STALL_BARS: Final = 2
-MAX_REASON: Final = 500  # a halt reason is read on a phone in an alert, not a file
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CommandFn = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
 
@@ -64,69 +50,6 @@ class Section:
 
 
 Block = str | Section
-
-
-@dataclass(frozen=True, slots=True)
-class LastBar:
-    """The last bar the loop finished for one symbol, and how long ago (None in a replay)."""
-
-    symbol: str
-    bar_time: datetime
-    processed_at: datetime
-    age_s: float | None
-    stalled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class OpenPosition:
-    """A position from the fills, with the stop still resting for it (if journaled)."""
-
-    symbol: str
-    amount: Decimal
-    entry_price: Decimal
-    opened_at: datetime
-    stop: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusView:
-    """Everything ``status`` shows, read from one journal at one moment."""
-
-    mode: str
-    journal: str
-    now: datetime
-    run: RunRow | None
-    account: EquityRow | None
-    last_bars: list[LastBar]
-    halts_in_force: list[HaltInForce]
-    positions: list[OpenPosition]
-    pending_commands: list[Command]
-    decisions: list[DecisionRow]
-    recent_halts: list[HaltRow]
-    # Per symbol, the saved evidence the run's size and live gate rest on (its start line's).
-    evidence: dict[str, str]
-    # The run's symbols that take no entries, with why (live: refused by the promotion gate).
-    refused: dict[str, str]
-
-    @property
-    def trading(self) -> list[str]:
-        """The latest run's symbols that may enter: every one it was started with but the
-        refused."""
-        symbols = (self.run.config.get("symbols") or []) if self.run is not None else []
-        return [s for s in symbols if s not in self.refused]
-
-    @property
-    def stalled(self) -> bool:
-        """True when some symbol has not had a bar finished for STALL_BARS bar lengths."""
-        return any(b.stalled for b in self.last_bars)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON-safe values (Decimal and datetime become strings by ``dumps``)."""
-        out = asdict(self)
-        if out["run"] is not None:
-            del out["run"]["config"]  # redacted already, but large and not status
-        out["stalled"], out["trading"] = self.stalled, self.trading
-        return out
 
 
 def add_operator_parsers(commands: Any) -> None:
@@ -159,7 +82,7 @@ def run_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with _open(env, args.mode) as journal:
         view = read_status(journal, mode=args.mode, now=SystemClock().now(), last=args.last)
     if args.json:
-        print(json.dumps(view.to_json(), default=_json_value, indent=2))
+        print(json.dumps(control.status_json(view), default=control.json_value, indent=2))
     else:
         render(status_blocks(view), terminal=sys.stdout.isatty())
     return 0
@@ -183,23 +106,6 @@ def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(f"wrote {written} fill rows to {args.csv} (UTC times, exact amounts, realised "
               "P&L on each trade's closing fill)")
     return 0
-
-
-def read_status(journal: Journal, *, mode: str, now: datetime, last: int) -> StatusView:
-    """Read everything ``status`` shows; a replay is judged by its own simulated clock."""
-    run = journal.latest_run()
-    account = journal.latest_equity().get(TOTAL)
-    simulated = mode == RunMode.REPLAY.value
-    return StatusView(
-        mode=mode, journal=str(journal.path), now=now, run=run, account=account,
-        last_bars=_last_bars(journal, now=None if simulated else now, bar_s=_timeframe_s(run)),
-        halts_in_force=journal.halts_in_force(_as_of(journal, mode, now)),
-        positions=_positions(journal),
-        pending_commands=journal.pending_commands(),
-        decisions=journal.recent_decisions(last), recent_halts=journal.recent_halts(10),
-        evidence=dict(run.config.get("evidence") or {}) if run is not None else {},
-        refused={r.symbol: r.reason for r in journal.refusals()},
-    )
 
 
 def status_blocks(v: StatusView) -> list[Block]:
@@ -237,28 +143,6 @@ def status_blocks(v: StatusView) -> list[Block]:
     return blocks
 
 
-def _last_bars(journal: Journal, *, now: datetime | None, bar_s: float | None) -> list[LastBar]:
-    prefix = last_bar_key("")
-    found: list[LastBar] = []
-    for key, saved_at in journal.state_keys().items():
-        saved = journal.load_state(key) if key.startswith(prefix) else None
-        if saved is None or not isinstance(saved.get("time"), str):
-            continue
-        age = None if now is None else (now - saved_at).total_seconds()
-        stalled = age is not None and bar_s is not None and age > STALL_BARS * bar_s
-        found.append(LastBar(key[len(prefix):], datetime.fromisoformat(saved["time"]),
-                             saved_at, age, stalled))
-    return found
-
-
-def _positions(journal: Journal) -> list[OpenPosition]:
-    # The stop resting for a position is its latest stop order that is not final yet.
-    stops = {o.symbol: o.stop_price for o, _ in journal.unresolved_orders()
-             if o.kind is OrderKind.STOP}
-    return [OpenPosition(p.symbol, p.amount, p.entry_price, p.opened_at, stops.get(p.symbol))
-            for p in journal.open_positions().values()]
-
-
 def _bar_line(b: LastBar) -> str:
     ago = "simulated clock" if b.age_s is None else f"{_ago(b.age_s)} ago"
     return (f"Last bar {b.symbol}: {_when(b.bar_time)}, processed {_when(b.processed_at)} "
@@ -272,64 +156,24 @@ def _account_line(e: EquityRow | None) -> str:
             f"  daily P&L {_num(e.daily_pnl, '+,.2f')}  (close of {_when(e.bar_time)})")
 
 
-def _timeframe_s(run: RunRow | None) -> float | None:
-    match = re.fullmatch(r"(\d+)([smhdw])", str((run.config if run else {}).get("timeframe")))
-    return None if match is None else int(match[1]) * _UNITS[match[2]]
-
-
 def run_queue(kind: CommandKind, args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Queue a halt or resume; print what is in force now and when the bot applies it."""
-    reason = str(args.reason).strip()
-    if not reason:
-        raise ConfigError(f"{kind} needs a non-empty --reason: it is recorded in the journal")
-    if len(reason) > MAX_REASON:
-        raise ConfigError(f"{kind} --reason is {len(reason)} characters; at most {MAX_REASON} "
-                          "(it is shown in status and alerts)")
-    with _open(env, args.mode) as journal:
-        ahead = journal.pending_commands()
-        command_id = journal.post_command(kind, reason)
-        run = journal.latest_run()
-        in_force = journal.halts_in_force(_as_of(journal, args.mode, SystemClock().now()))
-        where = f"{args.mode} journal {journal.path}"
-    print(f"queued {kind} #{command_id} in the {where}: {reason}")
+    """Queue a command; print what is in force now and what the bot will do with it."""
+    control.check_reason(kind, args.reason, name="--reason")
+    path = journal_path(env, args.mode)
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
+                          f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
+    posted = control.post(path, kind, args.reason, actor=control.CLI_ACTOR, mode=args.mode,
+                          symbol=getattr(args, "symbol", None))
+    what = f"{kind} {posted.symbol}" if posted.symbol else str(kind)
+    print(f"queued {what} #{posted.command_id} in the {args.mode} journal {path}: "
+          f"{posted.reason}")
     print("in force now: " + ("; ".join(f"{h.kind} since {_when(h.since)} ({h.reason})"
-                                        for h in in_force) or "nothing (entries allowed)"))
-    if ahead:
-        print(f"{len(ahead)} command(s) queued before it are applied first, in order.")
-    flatten = run is None or run.config.get("flatten_on_halt", True) is not False
-    print(_halt_effect(flatten) if kind is CommandKind.HALT else _resume_effect(in_force))
+                                        for h in posted.in_force) or "nothing (entries allowed)"))
+    if posted.ahead:
+        print(f"{posted.ahead} command(s) queued before it are applied first, in order.")
+    print(posted.effect)
     return 0
-
-
-def _halt_effect(flatten: bool) -> str:
-    positions = ("open positions are closed at the next open" if flatten
-                 else "open positions keep their stops and exits")
-    return ("The running bot applies it at its next step (a stopped bot at its next start): "
-            f"no new entries, {positions}, until `resume --reason ...`.")
-
-
-def _resume_effect(in_force: Sequence[HaltInForce]) -> str:
-    lifts = [h.kind for h in in_force if h.kind in ("drawdown", "manual")]
-    stays = [h.kind for h in in_force if h.kind not in ("drawdown", "manual")]
-    if lifts:
-        what = "it lifts the " + " and the ".join(f"{k} halt" for k in lifts)
-        if "drawdown" in lifts:
-            what += " (the peak restarts at the current equity)"
-    else:
-        what = ("nothing resume lifts is in force now (a halt queued ahead of it would be); "
-                "the bot records 'nothing to resume'")
-    text = ("The running bot applies it at its next step (a stopped bot at its next start): "
-            f"{what}.")
-    if stays:
-        text += " Not lifted by resume: " + ", ".join(stays) + " (they end by themselves)."
-    return text
-
-
-def _as_of(journal: Journal, mode: str, now: datetime) -> datetime:
-    # A replay runs on a simulated clock: judge its cooldown by its last mark, not by today.
-    account = journal.latest_equity().get(TOTAL)
-    replay = mode == RunMode.REPLAY.value
-    return account.at if replay and account is not None else now
 
 
 def render(blocks: Sequence[Block], *, terminal: bool) -> None:
@@ -424,8 +268,3 @@ def _ago(seconds: float) -> str:
     s = max(0, int(seconds))
     d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
     return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m {s % 60}s" if m else f"{s}s"
-
-
-def _json_value(value: object) -> str:
-    # Exact: a Decimal as its own digits, never through float; times as ISO 8601 with offset.
-    return value.isoformat() if isinstance(value, datetime) else str(value)

@@ -120,8 +120,10 @@ def test_an_ack_is_once_per_command(journal: Journal) -> None:
     assert journal.pending_commands() == []
     with pytest.raises(ValueError, match="needs a non-empty reason"):
         journal.post_command("resume", " ")
-    with pytest.raises(ValueError, match="'flatten' is not a valid CommandKind"):
-        journal.post_command("flatten", "x")
+    with pytest.raises(ValueError, match="'sell' is not a valid CommandKind"):
+        journal.post_command("sell", "x")
+    with pytest.raises(ValueError, match="pause takes no symbol; only flatten does"):
+        journal.post_command("pause", "x", symbol="BTC/USDT")
 
 
 def test_a_killed_process_keeps_every_committed_row(db_path: Path) -> None:

@@ -16,7 +16,7 @@ from tests.journal.conftest import utc
 def test_new_file_is_created_with_parents_at_the_latest_version(db_path: Path) -> None:
     assert not db_path.parent.exists()
     with Journal(db_path) as j:
-        assert j.schema_version() == LATEST_VERSION == 4
+        assert j.schema_version() == LATEST_VERSION == 5
         assert j.journal_mode() == "wal"
         pragma = j._db.execute  # the connection's settings are part of the durability promise
         assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -46,11 +46,58 @@ def test_a_v1_file_migrates_to_the_latest_keeping_its_rows(db_path: Path) -> Non
     raw.close()
 
     with Journal(db_path) as j:
-        assert j.schema_version() == 4
+        assert j.schema_version() == 5
         assert j.load_state("risk") == {"a": 1}
         assert j.recent_halts()[0].reason == "Max drawdown 16.0% exceeded 15.0%"
         command = j.post_command("resume", "checked the account")
         assert [c.id for c in j.pending_commands()] == [command]
+
+
+def test_a_v4_file_keeps_its_commands_acks_and_halts_through_the_v5_rebuild(
+    db_path: Path,
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("PRAGMA foreign_keys = ON")
+    assert migrate(raw, target=4) == 4
+    t = "'2024-01-01T00:00:00.000000+00:00'"
+    raw.execute(f"INSERT INTO runs (started_at, mode, strategy_id, code_version, config_json) "
+                f"VALUES ({t}, 'paper', 's', 'c', '{{}}')")
+    for reason in ("first", "second", "third"):
+        raw.execute(f"INSERT INTO commands (posted_at, kind, reason, actor) "
+                    f"VALUES ({t}, 'halt', '{reason}', 'operator')")
+    raw.execute(f"INSERT INTO command_acks (command_id, run_id, acked_at, result) "
+                f"VALUES (2, 1, {t}, 'manual halt in force')")
+    raw.execute(f"INSERT INTO halts (run_id, recorded_at, at, kind, reason, actor) "
+                f"VALUES (1, {t}, {t}, 'manual_halt', 'second', 'operator')")
+    assert migrate(raw) == 5
+    assert raw.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # switched back on
+    assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+    raw.close()
+
+    with Journal(db_path) as j:
+        assert [(c.id, c.reason, c.result) for c in j.recent_commands()] == [
+            (3, "third", ""), (2, "second", "manual halt in force"), (1, "first", "")]
+        halt = j.manual_halt()
+        assert halt is not None
+        assert halt.reason == "second"
+        # ids go on after the copied rows; the new kinds and the symbol are taken
+        assert j.post_command("flatten", "too risky", symbol="BTC/USDT", actor="cli") == 4
+        flatten = j.command(4)
+        assert flatten is not None
+        assert (flatten.kind, flatten.symbol, flatten.actor) == ("flatten", "BTC/USDT", "cli")
+        j.record_halt("manual_pause", "lunch", actor="operator", at=utc(2))
+        assert j.manual_pause() is not None
+        j.record_denial("telegram", "chat 666", "/halt")
+        for table in ("commands", "halts", "access_denials"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                j._db.execute(f"DELETE FROM {table}")
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            j._db.execute(f"INSERT INTO command_acks (command_id, acked_at, result) "
+                          f"VALUES (99, {t}, 'x')")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            j._db.execute(f"INSERT INTO commands (posted_at, kind, reason, actor, symbol) "
+                          f"VALUES ({t}, 'pause', 'x', 'cli', 'BTC/USDT')")
 
 
 def test_a_failing_migration_leaves_the_file_as_it_was(db_path: Path) -> None:
