@@ -43,6 +43,7 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
     from data.timeframe import timeframe_ms
     from journal import Journal
     from journal.records import RunMode
+    from remote.services import operator_services
     from risk.backtest_store import default_results_path
     from trading.alerts import build_alerter
     from trading.instance_lock import single_instance
@@ -73,8 +74,9 @@ def run_exchange_mode(args: argparse.Namespace, env: Mapping[str, str], strategy
         _announce(f"{mode} trading", strategy, broker, sizing, verdict)
         loop.status.breakers["exchange"] = str(broker.breaker_status.state)
         bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
-        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=broker, mode=mode,
-                      before_view=_probe_after_step(broker))
+        with operator_services(args, env, mode=mode, journal_path=path):
+            return _drive(loop, bar=bar, clock=clock, once=args.once, broker=broker,
+                          mode=mode, before_view=_probe_after_step(broker))
 
 
 def check_symbols(symbols: tuple[str, ...]) -> None:

@@ -64,6 +64,12 @@ def add_run_parser(commands: Any) -> argparse.ArgumentParser:
     g.add_argument("--gate-on", choices=GATE_ON, default=GATE_ON[0],
                    help="the saved evidence paper and live size on and live requires: a "
                    "backtest, or a walk-forward's out-of-sample gates and DSR ([gates] on)")
+    web = run.add_argument_group("dashboard")
+    web.add_argument("--dashboard", action="store_true",
+                     help="serve the web dashboard beside the bot (127.0.0.1 unless "
+                     "--dashboard-host; any other address needs a token)")
+    web.add_argument("--dashboard-host", default="127.0.0.1", help="address (127.0.0.1)")
+    web.add_argument("--dashboard-port", type=int, default=8765, help="port (8765)")
     add_strategy_options(run)
     run.set_defaults(run=run_command)
     return run
@@ -146,6 +152,7 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
     from data.timeframe import timeframe_ms
     from journal import Journal
     from journal.records import RunMode
+    from remote.services import operator_services
     from risk.backtest_store import default_results_path
     from trading.instance_lock import single_instance
     from trading.market import ExchangeMarket
@@ -170,8 +177,9 @@ def _run_paper(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
         loop = _loop(strategy, env, journal=journal, market=market, parts=parts, clock=clock,
                      mode=RunMode.PAPER, deferred=True)
         bar = timedelta(milliseconds=timeframe_ms(strategy.timeframe))
-        return _drive(loop, bar=bar, clock=clock, once=args.once, broker=parts.broker,
-                      mode=RunMode.PAPER)
+        with operator_services(args, env, mode=RunMode.PAPER, journal_path=path):
+            return _drive(loop, bar=bar, clock=clock, once=args.once, broker=parts.broker,
+                          mode=RunMode.PAPER)
 
 
 def _loop(strategy: Any, env: Mapping[str, str], *, journal: Any, market: Any, parts: Any,
