@@ -3,7 +3,10 @@
 What is kept: orders decided but not yet executed (paper fills them at the next open; live
 sends them right after the bar commits), the entry fill of each open position (for the closed
 trade's P&L), the fill cursor (the last journaled fill already accounted), the last bar
-processed per symbol, the sizing accumulators, and the operator's manual halt.
+processed per symbol, the sizing accumulators, and the operator's manual halt and pause.
+
+Operator commands (``apply_command``) change this book and the journal in the caller's batch:
+the effect, its halt row and the ack commit together or not at all.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class LoopBook:
     last_bar: dict[str, pd.Timestamp] = field(default_factory=dict)
     last_close: dict[str, float] = field(default_factory=dict)
     manual_halt: str = ""
+    manual_pause: str = ""  # the operator's pause reason: no new entries, exits go on
     fill_cursor: int = 0
     # What save() last wrote per key, so a bar that changed nothing skips the key. A bar that
     # rolls back reloads the whole book from the journal, which starts this empty again.
@@ -74,6 +78,8 @@ class LoopBook:
                 book.last_bar[symbol] = pd.Timestamp(saved["time"])
         halt = journal.manual_halt()
         book.manual_halt = halt.reason if halt is not None else ""
+        pause = journal.manual_pause()
+        book.manual_pause = pause.reason if pause is not None else ""
         cursor = journal.load_state(FILLS_KEY)
         # A journal written before the cursor existed had accounted every fill it holds.
         book.fill_cursor = int(cursor["last_id"]) if cursor else journal.last_fill_id()
@@ -205,27 +211,92 @@ def equity_snapshot(
 
 def apply_command(
     command: Command, *, book: LoopBook, risk: RiskManager, journal: Journal, now: datetime,
-    flatten_on_halt: bool,
+    flatten_on_halt: bool, broker: Broker, symbols: tuple[str, ...], sells_at_next_open: bool,
 ) -> str:
-    """Apply an operator halt or resume to the running loop; returns what it did."""
+    """Apply one operator command to the running loop; returns what it did (the ack's words).
+
+    Everything it changes is in ``book``, the risk state and the journal; the caller commits
+    it with the ack (``book.save`` in the same batch). ``broker`` and ``symbols`` say what is
+    held, for flatten.
+    """
+    if command.kind is CommandKind.PAUSE:
+        book.manual_pause = command.reason
+        journal.record_halt(HaltEventKind.MANUAL_PAUSE, command.reason, actor=Actor.OPERATOR,
+                            at=now)
+        return "no new entries"
     if command.kind is CommandKind.HALT:
         book.manual_halt = command.reason
         journal.record_halt(HaltEventKind.MANUAL_HALT, command.reason, actor=Actor.OPERATOR,
                             at=now)
         closing = ", positions closed at the next open" if flatten_on_halt else ""
         return "manual halt in force: no entries" + closing
-    done = []
-    if book.manual_halt:
-        book.manual_halt = ""
+    if command.kind is CommandKind.FLATTEN:
+        targets = (command.symbol,) if command.symbol else symbols
+        said = [flatten_one(s, book=book, journal=journal, broker=broker, named=bool(
+            command.symbol), reason=f"operator flatten: {command.reason}",
+            stop_loss_pct=risk.config.stop_loss_pct, sells_at_next_open=sells_at_next_open)
+            for s in targets]
+        return "; ".join(s for s in said if s) or "no open position"
+    return _resume(command, book=book, risk=risk, journal=journal, now=now)
+
+
+def _resume(command: Command, *, book: LoopBook, risk: RiskManager, journal: Journal,
+            now: datetime) -> str:
+    """Lift the manual halt and the pause (one manual_resume row) and the drawdown latch."""
+    done = [what for what, reason in (("manual halt lifted", book.manual_halt),
+                                      ("pause lifted", book.manual_pause)) if reason]
+    if done:
+        book.manual_halt = book.manual_pause = ""
         journal.record_halt(HaltEventKind.MANUAL_RESUME, command.reason, actor=Actor.OPERATOR,
                             at=now)
-        done.append("manual halt lifted")
     event = risk.resume(command.reason, now=max(now, _as_of(risk, now)))
     if event is not None:
         journal.record_risk_event(event, actor=Actor.OPERATOR)
         journal.save_state(RISK_STATE_KEY, risk.to_dict())
         done.append("drawdown latch lifted, peak reset to current equity")
     return "; ".join(done) or "nothing to resume"
+
+
+def flatten_one(
+    symbol: str, *, book: LoopBook, journal: Journal, broker: Broker, named: bool, reason: str,
+    stop_loss_pct: float, sells_at_next_open: bool,
+) -> str:
+    """Queue the exit that closes ``symbol`` now; what was done, "" when nothing (``named``:
+    the operator asked for this one symbol, so "no position" is said).
+
+    The exit's bar is the symbol's last finished bar: its client id derives from it, so a
+    restart sends the same order, never a second one. An entry decided and not yet filled is
+    dropped. No second exit: one pending, or one journaled for that bar, is said instead.
+    """
+    said: list[str] = []
+    pending = book.pending.get(symbol)
+    if pending is not None and pending.kind is OrderKind.ENTRY:
+        del book.pending[symbol]
+        said.append(f"{symbol} entry decided on {_bar(pending.bar_time)} cancelled")
+        pending = None
+    if not broker.position(symbol).is_open:
+        return "; ".join(said) or (f"no {symbol} position" if named else "")
+    if pending is not None:
+        said.append(f"{symbol} exit already pending ({pending.reason}); not another")
+        return "; ".join(said)
+    last = book.last_bar.get(symbol) or max(book.last_bar.values(), default=None)
+    if last is None:
+        return f"{symbol}: no bar finished yet to date its exit by; not closed"
+    bar_time = last.to_pydatetime()
+    if journal.has_order(symbol, bar_time, OrderKind.EXIT):
+        said.append(f"{symbol} exit of {_bar(bar_time)} already sent; not another")
+        return "; ".join(said)
+    book.pending[symbol] = Order(
+        symbol, Side.SELL, amount_usdt=Decimal(0),
+        stop_loss_pct=Decimal(repr(float(stop_loss_pct))), kind=OrderKind.EXIT,
+        bar_time=bar_time, reason=reason)
+    said.append(f"{symbol} closing " + (
+        "at the next open" if sells_at_next_open else "now: stop cancelled, market sell"))
+    return "; ".join(said)
+
+
+def _bar(t: datetime | None) -> str:
+    return "-" if t is None else f"the bar of {t:%Y-%m-%d %H:%M} UTC"
 
 
 def _as_of(risk: RiskManager, fallback: datetime) -> datetime:

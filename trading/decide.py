@@ -69,6 +69,8 @@ class DecisionInputs:
     # Why this symbol takes no entries in this run ("" when it may): live, its promotion
     # gate failed. Its position is still held, exited and protected as any other.
     refused: str = ""
+    # The operator's pause in force ("" when none): no entries; exits and stops go on.
+    manual_pause: str = ""
 
 
 def decide_exit(inp: DecisionInputs, risk: RiskManager) -> Decision:
@@ -89,6 +91,8 @@ def refuse_before_scoring(inp: DecisionInputs, risk: RiskManager) -> str:
         return inp.refused
     if inp.manual_halt:
         return f"operator halt: {inp.manual_halt}"
+    if inp.manual_pause:
+        return f"operator pause: {inp.manual_pause}"
     # Conviction 1.0 passes any min_conviction, so only the kill switches, cooldown and cap
     # can refuse here: the same checks the kernel runs before it needs a score.
     verdict = risk.evaluate_entry(1.0)

@@ -1,7 +1,8 @@
 """The trading loop: one decision path for replay, paper and live (ARCHITECTURE.md).
 
-``TradingLoop.step()`` applies queued operator commands, then processes every closed bar it has
-not processed yet, in time order: the union of the symbols' bar times, each time t with S_t,
+``TradingLoop.step()`` applies queued operator commands (between bars the Runner applies them
+every few seconds through ``poll_commands``), then processes every closed bar it has not
+processed yet, in time order: the union of the symbols' bar times, each time t with S_t,
 the symbols that have a bar at t that ends their warm-up (a symbol that starts later warms up
 on its own bars), always in the order of ``LoopSettings.symbols``:
 1. the open (paper: what the previous closes decided, at this bar's open): first every pending
@@ -26,7 +27,8 @@ exited and protected.
 One bar is one atomic unit: everything it changes (wallet, orders, fills, trade ledger, risk
 and sizing state, halts, decisions, the last bar done) commits in one journal transaction, so a
 kill at any instant leaves the bar before or the bar after, never half of one. An operator
-command commits with its effect and its ack. Alerts go out only after their commit
+command commits with its effect (halt rows, the book: a flatten's exit is a pending order like
+any decided one) and its ack. Alerts go out only after their commit
 (``Journal.after_commit``). A bar whose transaction fails is rolled back and the loop reloads
 its state from the journal, so memory never runs ahead of the disk. A replay at full speed
 commits a group of whole bars at a time (trading/replay.py): a kill then loses whole bars, which
@@ -57,7 +59,7 @@ from core.errors import AttemptsExhausted, BotError
 from execution.broker import Broker
 from journal import Journal
 from journal.errors import JournalError
-from journal.records import RISK_STATE_KEY
+from journal.records import RISK_STATE_KEY, Actor, Command, CommandKind
 from risk.manager import RiskManager
 from signals.scorer import Scorer
 from signals.strategy import LoadedStrategy, SignalRow
@@ -180,6 +182,23 @@ class TradingLoop:
             self._outbox.clear()
             self.reload()
             raise
+
+    def poll_commands(self) -> int:
+        """Between bars: apply the queued operator commands now; how many were applied.
+
+        Live sends what a flatten queued right after its commit (a kill in between leaves it
+        pending: the restart's step sends it, under the same client id). Paper and replay fill
+        it at the next open. A failure rolls back and reloads, leaving the command queued.
+        """
+        try:
+            applied = self._apply_commands()
+            if applied and not self.settings.deferred_fills:
+                self._send_pending(self._last_done())
+        except BaseException:
+            self._outbox.clear()
+            self.reload()
+            raise
+        return applied
 
     # -- bars -------------------------------------------------------------------------------
     def _window(self, symbol: str) -> BarWindow:
@@ -339,7 +358,7 @@ class TradingLoop:
         holding = self._broker.position(symbol).is_open
         inp = DecisionInputs(
             row=row, symbol=symbol, equity=equity,
-            manual_halt=self.book.manual_halt,
+            manual_halt=self.book.manual_halt, manual_pause=self.book.manual_pause,
             flatten_on_halt=self.settings.flatten_on_halt,
             stop_loss_pct=self.risk.config.stop_loss_pct,
             sells_at_next_open=self.settings.deferred_fills,
@@ -416,17 +435,22 @@ class TradingLoop:
             if d.action == ENTER:
                 log.info("%s %s: enter %.2f (%s)", d.symbol, d.bar_time, d.notional, d.reason)
 
-    def _apply_commands(self) -> None:
-        for command in self._journal.pending_commands():
-            with self._journal.batch():  # the effect, its halt row and the ack: all or none
+    def _apply_commands(self) -> int:
+        """Apply every queued operator command, each in its own batch; how many."""
+        commands = self._journal.pending_commands()
+        for command in commands:
+            with self._journal.batch():  # the effect, its halt row, the book and the ack
                 result = book.apply_command(
                     command, book=self.book, risk=self.risk, journal=self._journal,
                     now=self._clock.now(), flatten_on_halt=self.settings.flatten_on_halt,
+                    broker=self._broker, symbols=self.settings.symbols,
+                    sells_at_next_open=self.settings.deferred_fills,
                 )
+                self.book.save(self._journal, self.sizing)
                 self._journal.ack_command(command, result)
-            kind = AlertKind.HALT if command.kind == "halt" else AlertKind.RESUME
-            text = f"operator {command.kind}: {command.reason} ({result})"
+            kind, text = command_alert(command, result)
             self._journal.after_commit(partial(self._alerter.alert, kind, text))
+        return len(commands)
 
     def history_shortfall(self) -> dict[str, tuple[int, int]]:
         """Markets with too few closed bars to decide on: symbol -> (closed bars, bars needed)."""
@@ -436,6 +460,16 @@ class TradingLoop:
             if window.end - window.start < self._warm:
                 short[symbol] = (window.end - window.start, self._warm)
         return short
+
+
+def command_alert(command: Command, result: str) -> tuple[AlertKind, str]:
+    """The alert of an applied operator command, with who asked (the default actor
+    "operator", of a command posted without one, is not repeated)."""
+    kind = AlertKind.RESUME if command.kind is CommandKind.RESUME else (
+        AlertKind.INFO if command.kind is CommandKind.FLATTEN else AlertKind.HALT)
+    what = f"{command.kind} {command.symbol}" if command.symbol else str(command.kind)
+    by = f" by {command.actor}" if command.actor and command.actor != Actor.OPERATOR else ""
+    return kind, f"operator {what}{by}: {command.reason} ({result})"
 
 
 def _alert_kind(kind: str) -> AlertKind:

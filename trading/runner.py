@@ -5,6 +5,9 @@
 - An error inside a step is logged in one line, counted and backed off (doubling, capped); the
   loop itself never dies on one bad response. The execution and scorer breakers decide when
   trading stops.
+- Between bars, every ``guard_every`` (5 s): queued operator commands are applied
+  (``loop.poll_commands``: a pause or a flatten takes seconds, not a bar), then the guard runs.
+  A failure of either is logged in one line and tried again at the next tick.
 - SIGTERM / SIGINT set a flag: the current step finishes and is saved, then ``run`` returns.
 """
 
@@ -35,8 +38,9 @@ class RunnerSettings:
         grace: wait after a bar's close before fetching it.
         backoff_start: first wait after a failed step; doubles per consecutive failure.
         backoff_max: the longest wait after failures.
-        guard_every: between bars, how often ``loop.guard()`` runs (live and testnet: stops
-            read back and re-placed, failed exits sent again; paper's guard does nothing).
+        guard_every: between bars, how often operator commands are applied and
+            ``loop.guard()`` runs (live and testnet: stops read back and re-placed, failed
+            exits sent again; paper's guard does nothing).
     """
 
     bar: timedelta
@@ -100,7 +104,8 @@ class Runner:
         return max(next_wake(now, s.bar, s.grace) - now, timedelta(0))
 
     def _wait_guarding(self, wait: timedelta) -> None:
-        """Sleep until the next step, running the loop's guard every ``guard_every``."""
+        """Sleep until the next step; every ``guard_every`` apply operator commands, then run
+        the loop's guard."""
         left = wait.total_seconds()
         every = self._settings.guard_every.total_seconds()
         while left > 0:
@@ -111,11 +116,22 @@ class Runner:
             if left <= 0:
                 return  # the step itself comes next
             started = self._clock.now()
+            self._poll_commands()
             try:
                 self._loop.guard()
             except Exception as e:  # the next tick tries again; a step is never blocked
                 log.warning("guard failed: %s", _one_line(e))
             left -= (self._clock.now() - started).total_seconds()
+
+    def _poll_commands(self) -> None:
+        try:
+            applied = self._loop.poll_commands()
+        except Exception as e:  # rolled back, still queued: the next tick tries again
+            log.warning("operator commands not applied: %s; trying again in %ss", _one_line(e),
+                        int(self._settings.guard_every.total_seconds()))
+            return
+        if applied:
+            self._notify()  # the screen shows a pause or a halt at once, not at the next bar
 
     def _notify(self) -> None:
         if self._on_step is not None:
