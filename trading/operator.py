@@ -15,7 +15,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -25,7 +25,8 @@ from typing import Any, Final
 from core.clock import SystemClock
 from core.errors import ConfigError
 from core.paths import STATE_DIR_ENV, check_output_path, journal_path
-from journal import CommandKind, EquityRow, Journal, RunMode
+from journal import CommandKind, EquityRow, HaltInForce, Journal, RunMode
+from journal.reader import JournalReader
 from trading import control
 from trading.control import STALL_BARS, LastBar, StatusView, read_status
 
@@ -52,23 +53,46 @@ class Section:
 Block = str | Section
 
 
+_QUEUED: Final = {
+    CommandKind.PAUSE: "Queue a pause: no new entries; open positions keep their stops and "
+                       "exits, until `resume`.",
+    CommandKind.HALT: "Queue a manual kill switch: no new entries, open positions closed at the "
+                      "next open (flatten_on_halt), until `resume`.",
+    CommandKind.RESUME: "Queue a resume: lifts a pause, a manual halt and a latched drawdown "
+                        "halt (the peak restarts at the current equity); a daily pause and a "
+                        "cooldown end by themselves.",
+    CommandKind.FLATTEN: "Queue a flatten: close SYMBOL's position (every position without "
+                         "one) now: paper at the next open; testnet and live with a market "
+                         "sell at once, the stop cancelled first. Entries stay allowed "
+                         "(pause first to stop them).",
+}
+
+
 def add_operator_parsers(commands: Any) -> None:
-    """Register ``status``, ``halt``, ``resume`` and ``report`` on main.py's subparsers."""
+    """Register ``status``, ``positions``, ``daily``, the graded commands (``pause``,
+    ``halt``, ``resume``, ``flatten``) and ``report`` on main.py's subparsers."""
     status = _add(commands, "status", run_status, "the bot's state from its journal",
                   "Read the journal (safe while the bot runs): run, equity, kill switches, "
                   "positions, queued commands, last decisions and halts, last bar and its age.")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--last", type=_count, default=10, metavar="N", help="decisions (10)")
-    for kind, text in (
-        (CommandKind.HALT, "Queue a manual kill switch: no new entries, open positions closed "
-                           "at the next open (flatten_on_halt), until `resume`."),
-        (CommandKind.RESUME, "Queue a resume: lifts a latched drawdown halt (the peak restarts "
-                             "at the current equity) and a manual halt; a daily pause and a "
-                             "cooldown end by themselves."),
-    ):
-        parser = _add(commands, kind.value, partial(run_queue, kind), text.split(":")[0].lower(),
-                      text + " The running bot applies it at its next step; a stopped bot at "
+    positions = _add(commands, "positions", run_positions, "open positions with their stops",
+                     "The open positions from the journal's fills: amount, entry price, the "
+                     "resting stop, when opened.")
+    positions.add_argument("--json", action="store_true", help="machine-readable output")
+    days = _add(commands, "daily", run_daily, "P&L per UTC day",
+                "The account's P&L per UTC day (by bar time) from its equity marks, newest "
+                "first.")
+    days.add_argument("--days", type=_count, default=14, metavar="N", help="days (14)")
+    days.add_argument("--json", action="store_true", help="machine-readable output")
+    for kind, text in _QUEUED.items():
+        parser = _add(commands, kind.value, partial(run_queue, kind),
+                      text.split(":")[0].lower(),
+                      text + " The running bot applies it within seconds; a stopped bot at "
                       "its next start.")
+        if kind is CommandKind.FLATTEN:
+            parser.add_argument("symbol", nargs="?", metavar="SYMBOL",
+                                help="the market to close, e.g. BTC/USDT (default: every one)")
         parser.add_argument("--reason", required=True, help="why (recorded in the journal)")
     report = _add(commands, "report", run_report, "trades and P&L from the journal",
                   "Trades (round trips from the journal's fills), wins, realised P&L and fees; "
@@ -108,6 +132,33 @@ def run_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def run_positions(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Print the open positions of ``--mode`` with their resting stops."""
+    with _reader(env, args.mode) as reader:
+        held = control.positions(reader)
+    if args.json:
+        print(json.dumps([asdict(p) for p in held], default=control.json_value, indent=2))
+        return 0
+    render([Section("Open positions", ("symbol", "amount", "entry", "stop", "opened"), [
+        (p.symbol, _px(p.amount), _px(p.entry_price), _px(p.stop), _when(p.opened_at))
+        for p in held])], terminal=sys.stdout.isatty())
+    return 0
+
+
+def run_daily(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Print the account's P&L per UTC day of ``--mode``, newest first."""
+    with _reader(env, args.mode) as reader:
+        days = control.daily(reader, days=args.days)
+    if args.json:
+        print(json.dumps([asdict(d) for d in days], default=control.json_value, indent=2))
+        return 0
+    render([Section(f"P&L per UTC day (by bar time), last {len(days)}, newest first",
+                    ("day", "start", "end", "P&L", "P&L %"), [
+        (d.day.isoformat(), _num(d.start_equity), _num(d.end_equity), _num(d.pnl, "+,.2f"),
+         f"{d.pnl_pct:+.2%}") for d in days])], terminal=sys.stdout.isatty())
+    return 0
+
+
 def status_blocks(v: StatusView) -> list[Block]:
     """The status screen as headline lines and tables."""
     blocks: list[Block] = [f"Status of the {v.mode} journal {v.journal} at {_when(v.now)}"]
@@ -125,13 +176,15 @@ def status_blocks(v: StatusView) -> list[Block]:
         blocks.append(f"STALLED: no bar finished for over {STALL_BARS} bar lengths; is the bot "
                       "running? (systemctl status tradingbot; journalctl -u tradingbot)")
     blocks.append(_account_line(v.account))
+    blocks += [_operator_line(h) for h in v.halts_in_force if h.kind in _OPERATOR_HOLDS]
     blocks.append(Section("Kill switches in force", ("switch", "since", "reason"), [
         (h.kind, _when(h.since), h.reason) for h in v.halts_in_force]))
     blocks.append(Section("Open positions", ("symbol", "amount", "entry", "stop", "opened"), [
         (p.symbol, _px(p.amount), _px(p.entry_price), _px(p.stop), _when(p.opened_at))
         for p in v.positions]))
-    blocks.append(Section("Queued operator commands", ("id", "kind", "posted", "reason"), [
-        (str(c.id), c.kind, _when(c.posted_at), c.reason) for c in v.pending_commands]))
+    blocks.append(Section("Queued operator commands", ("id", "kind", "posted", "by", "reason"), [
+        (str(c.id), f"{c.kind} {c.symbol}" if c.symbol else c.kind, _when(c.posted_at),
+         c.actor, c.reason) for c in v.pending_commands]))
     blocks.append(Section(
         f"Last {len(v.decisions)} decisions, newest first",
         ("bar", "symbol", "signal", "action", "conviction", "source", "reason"),
@@ -141,6 +194,17 @@ def status_blocks(v: StatusView) -> list[Block]:
                           ("at", "kind", "actor", "reason"),
                           [(_when(h.at), h.kind, h.actor, h.reason) for h in v.recent_halts]))
     return blocks
+
+
+_OPERATOR_HOLDS: Final = {
+    "manual": "Halted by the operator: {reason} (since {since}; no entries until `resume`)",
+    "pause": "Paused by the operator: {reason} (since {since}; no new entries, positions keep "
+             "their stops and exits, until `resume`)",
+}
+
+
+def _operator_line(h: HaltInForce) -> str:
+    return _OPERATOR_HOLDS[h.kind].format(reason=h.reason, since=_when(h.since))
 
 
 def _bar_line(b: LastBar) -> str:
@@ -235,6 +299,14 @@ def _open(env: Mapping[str, str], mode: str) -> Journal:
         raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
                           f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
     return Journal(path)
+
+
+def _reader(env: Mapping[str, str], mode: str) -> JournalReader:
+    path = journal_path(env, mode)
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
+                          f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
+    return JournalReader(path)
 
 
 def _add(commands: Any, name: str, run: _CommandFn, help_: str, text: str) -> Any:

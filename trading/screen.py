@@ -30,7 +30,7 @@ MODE_STYLE: Final = {"paper": "bold cyan", "replay": "bold magenta", "testnet": 
                      "live": "bold white on red"}
 HALT_NAMES: Final = {"drawdown": "drawdown latch", "daily": "daily loss pause",
                      "cooldown": "loss cooldown", "entry cap": "entry cap",
-                     "manual": "operator halt"}
+                     "manual": "operator halt", "pause": "operator pause"}
 NOTICE_STYLE: Final = {"ALERT": "bold red", "ERROR": "red", "CRITICAL": "bold red",
                        "WARNING": "yellow"}
 PRICE_DIGITS: Final = 6  # significant digits of a price: 104,712 / 3,012.50 / 0.123456
@@ -125,8 +125,12 @@ def header(s: ScreenState, width: int) -> list[Text]:
 
 
 def halt_lines(halts: Iterable[Halt]) -> list[Text]:
-    """One line per kill switch in force; one green line when none is."""
-    lines = [Text.assemble(("HALTED ", "bold red"), (HALT_NAMES.get(kind, kind), "red"),
+    """One line per kill switch in force; one green line when none is. The operator's pause
+    stops entries only: it says so in yellow, not as a halt."""
+    lines = [Text.assemble(("PAUSED ", "bold yellow"), ("by the operator", "yellow"),
+                           f": {why or '(no reason given)'} (no new entries; exits and stops "
+                           "go on)") if kind == "pause" else
+             Text.assemble(("HALTED ", "bold red"), (HALT_NAMES.get(kind, kind), "red"),
                            f": {why or '(no reason given)'}") for kind, why in halts]
     return lines or [Text("kill switches: none in force", style="green")]
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from signals.strategy import SignalRow
     from trading.decide import Decision
 
-Halt = tuple[str, str]  # (which kill switch, why), e.g. ("manual", "maintenance")
+Halt = tuple[str, str]  # (which kill switch, why), e.g. ("manual", "maintenance"), ("pause", ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ class LoopStatus:
     halt: str = "none"
     halt_reason: str = ""
     manual_halt: str = ""  # the operator's halt reason, "" when none
+    manual_pause: str = ""  # the operator's pause reason (no new entries), "" when none
     breakers: dict[str, str] = field(default_factory=dict)
     next_wake: datetime | None = None
     errors: int = 0
@@ -93,14 +94,15 @@ class LoopStatus:
         self.halt = str(s.halt_kind)
         self.halt_reason = s.halt_reason
 
-    def refresh(self, broker: Broker, *, manual_halt: str, risk: RiskManager | None = None,
-                closes: Mapping[str, float] | None = None) -> None:
+    def refresh(self, broker: Broker, *, manual_halt: str, manual_pause: str = "",
+                risk: RiskManager | None = None, closes: Mapping[str, float] | None = None
+                ) -> None:
         """Take the broker's positions, the kill switches and the last closes as they are now.
 
         The decision fields stay those of the last decision; what is held is not: a fill, a
         stop hit or a stop re-placed between bars must show at the next redraw.
         """
-        self.manual_halt = manual_halt
+        self.manual_halt, self.manual_pause = manual_halt, manual_pause
         if risk is not None:
             self.risk_halts = risk_halts(risk)
         for symbol, s in self.symbols.items():
@@ -109,11 +111,13 @@ class LoopStatus:
 
     @property
     def halts(self) -> tuple[Halt, ...]:
-        """Every kill switch in force, the operator's halt last (the words ``status`` uses)."""
+        """Every kill switch in force, then the operator's halt and pause (the words ``status``
+        uses)."""
         found = self.risk_halts
         if found is None:  # never refreshed: the one the last mark named
             found = () if self.halt == "none" else ((self.halt, self.halt_reason),)
-        return (*found, ("manual", self.manual_halt)) if self.manual_halt else found
+        operator = (("manual", self.manual_halt), ("pause", self.manual_pause))
+        return (*found, *((kind, why) for kind, why in operator if why))
 
 
 def risk_halts(risk: RiskManager) -> tuple[Halt, ...]:

@@ -113,7 +113,9 @@ class View:
 
 def refresh_status(loop: TradingLoop, broker: Broker) -> LoopStatus:
     """The loop's status with what is held, the kill switches and the closes as they are now."""
-    loop.status.refresh(broker, manual_halt=loop.book.manual_halt, risk=loop.risk,
+    # Any book with the loop's fields will do; one without a pause field has none in force.
+    loop.status.refresh(broker, manual_halt=loop.book.manual_halt,
+                        manual_pause=getattr(loop.book, "manual_pause", ""), risk=loop.risk,
                         closes=loop.book.last_close)
     return loop.status
 
@@ -230,11 +232,14 @@ def plain_line(status: LoopStatus) -> str:
 
 def _title(status: LoopStatus) -> str:
     dd = "-" if status.drawdown is None else f"{status.drawdown:.2%}"
-    switches = [f"{kind}: {why}" for kind, why in status.halts if kind != "manual"]
-    halt = "kill switch " + ("; ".join(switches) if switches else "none")
-    if status.manual_halt:  # the operator's halt is no kill switch, but it halts all the same
-        manual = f"halted by the operator: {status.manual_halt}"
-        halt = f"{halt}; {manual}" if switches else manual
+    operator = ("manual", "pause")
+    switches = [f"{kind}: {why}" for kind, why in status.halts if kind not in operator]
+    # The operator's halt and pause are no kill switches, but they stop entries all the same.
+    said = [f"{verb} by the operator: {why}" for verb, why in (
+        ("halted", status.manual_halt), ("paused", status.manual_pause)) if why]
+    halt = "; ".join(["kill switch " + "; ".join(switches)] if switches else []) or (
+        "" if said else "kill switch none")
+    halt = "; ".join(part for part in (halt, *said) if part)
     breakers = ", ".join(f"{k} {v}" for k, v in status.breakers.items()) or "-"
     wake = "-" if status.next_wake is None else f"{status.next_wake:%H:%M:%S} UTC"
     return (f"equity {money(status.equity)} peak {money(status.peak)} drawdown {dd} "
