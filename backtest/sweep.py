@@ -135,8 +135,8 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """main.py's entry point for ``sweep``: run it, print the table or JSON; returns 0."""
     from backtest.cli_data import load_bars
     from backtest.engine import BacktestConfig
-    from backtest.sweep_kernel import run_sweep
     from backtest.sweep_report import write_sweep_report
+    from backtest.sweep_run import run_sweep
     from backtest.sweep_table import print_table
     from core.clock import SystemClock
     from signals.scorer_settings import ScorerSettings

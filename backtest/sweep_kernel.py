@@ -31,7 +31,6 @@ from backtest.overfit import (
     Bootstrap,
     DeflatedSharpe,
     Pbo,
-    block_edges,
     block_sums,
     bootstrap_trades,
     deflated_sharpe,
@@ -57,20 +56,18 @@ from backtest.sweep_figures import (
     value_returns,
 )
 from backtest.sweep_grid import Combo, SweepGrid
-from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
-from core.errors import ConfigError, DataError
-from data.timeframe import timeframe_ms
+from core.errors import DataError
 
 # Re-exported: the figures' names and functions were this module's before sweep_figures.
 __all__ = [
     "FIGURE_NAMES", "F_MAX_DD", "F_RETURN", "F_SHARPE", "F_SIZE_ZERO", "F_STOPPED_AT",
     "F_TRADES", "METRICS", "N_FIGURES", "BarArrays", "Overfitting", "Rerun", "SweepResult",
     "account_value", "bar_arrays", "overfitting", "per_bar_sharpes", "ranking", "run_figures",
-    "run_sweep", "stop_bar", "window_figures",
+    "stop_bar", "window_figures",
 ]
 
 # block_sums' edges for a window without blocks (the out-of-sample one): zero blocks.
-_NO_BLOCKS = np.zeros(1, dtype=np.int64)
+NO_BLOCKS = np.zeros(1, dtype=np.int64)
 
 
 @njit(parallel=True, cache=True)
@@ -120,7 +117,7 @@ class BarArrays:
 
 def window_figures(
     bars: BarArrays, signals: np.ndarray, start: int, stop: int, config: BacktestConfig,
-    ann_factor: float, edges: np.ndarray = _NO_BLOCKS,
+    ann_factor: float, edges: np.ndarray = NO_BLOCKS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(rows, N_FIGURES) figures over bars [start, stop) per row of ``signals``, the full
     pipeline's and the fixed size's; then theirs (rows, blocks, 2) of ``block_sums`` over
@@ -192,94 +189,7 @@ class SweepResult:
 ChunkDone = Callable[[int], None]
 
 
-def run_sweep(
-    bars: pd.DataFrame, grid: SweepGrid, base: BacktestConfig, *, timeframe: str,
-    in_sample: float = 0.7, conviction: float = 0.5, pbo_blocks: int = 16,
-    chunk_size: int | None = None, on_chunk: ChunkDone | None = None,
-    signals: ChunkSignals | None = None,
-) -> SweepResult:
-    """Run the full pipeline for every combination on the in-sample and out-of-sample bars.
-
-    ``base`` gives costs, risk and sizing (its strategy is the grid's). Every combination
-    trades the same bars: from the grid's longest warm-up on, so the first in-sample bar has a
-    converged signal for all of them. The first ``in_sample`` of those bars are in-sample, the
-    rest out-of-sample; the out-of-sample run starts flat with init_cash, and its indicators
-    carry on from the in-sample bars (their tail is its warm-up): nothing in either window
-    depends on a later bar. Signals are made one chunk of combinations at a time and dropped
-    when its figures are known, so memory is one chunk's int8 signals whatever the grid's size.
-    The in-sample returns are also summed over ``pbo_blocks`` blocks, for the PBO.
-    ``signals`` makes them (default: the seed's tables for rsi_ema, else each combination's
-    strategy; tests give the generic path to the seed's grid, or watch the chunks).
-    """
-    if not 0.0 < in_sample <= 1.0:
-        raise ConfigError(f"the in-sample fraction must be in (0, 1], got {in_sample!r}")
-    windows = _windows(len(bars), grid.warmup_bars, in_sample)
-    a, b = windows["in_sample"]
-    source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
-    arrays = bar_arrays(bars, conviction)
-    n = len(grid.combos)
-    result = SweepResult(
-        grid=grid, index=utc_index(bars), windows=windows, timeframe=timeframe,
-        figures={name: np.empty((n, N_FIGURES)) for name in windows},
-        fixed_figures={name: np.empty((n, N_FIGURES)) for name in windows},
-        default_stop_loss_pct=base.risk.stop_loss_pct, base=base,
-        ann_factor=pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe)),
-        close=arrays.close, edges=block_edges(b - a, pbo_blocks),
-        blocks={s: np.empty((n, pbo_blocks, 2)) for s in (Sizing.PIPELINE, Sizing.FIXED)},
-        rerun=_rerun(grid, source, arrays, windows, base),
-    )
-    step = chunk_size or _auto_chunk(len(bars))
-    for lo in range(0, n, step):
-        hi = min(lo + step, n)
-        chunk = source(grid.combos[lo:hi])  # (hi - lo, all bars) int8: the only such rows
-        for stop in sorted({c.stop_loss_pct for c in grid.combos[lo:hi]}):
-            rows = np.array([k for k in range(lo, hi) if grid.combos[k].stop_loss_pct == stop])
-            _fill(result, arrays, chunk[rows - lo], rows, _with_stop(base, stop))
-        del chunk  # before the next chunk's are made: one chunk alive at a time
-        if on_chunk is not None:
-            on_chunk(hi - lo)
-    return result
-
-
-def _fill(
-    result: SweepResult, arrays: BarArrays, signals: np.ndarray, rows: np.ndarray,
-    config: BacktestConfig,
-) -> None:
-    # Rows ``rows`` of every window's figures (and of the in-sample blocks), at both sizings.
-    for name, (a, b) in result.windows.items():
-        edges = result.edges if name == "in_sample" else _NO_BLOCKS
-        figs, figs_fixed, sums, sums_fixed = window_figures(
-            arrays, signals[:, a:b], a, b, config, result.ann_factor, edges)
-        result.figures[name][rows], result.fixed_figures[name][rows] = figs, figs_fixed
-        if name == "in_sample":
-            result.blocks[Sizing.PIPELINE][rows] = sums
-            result.blocks[Sizing.FIXED][rows] = sums_fixed
-
-
-def _with_stop(base: BacktestConfig, stop: float) -> BacktestConfig:
-    return replace(base, risk=replace(base.risk, stop_loss_pct=stop))
-
-
-def _rerun(
-    grid: SweepGrid, source: ChunkSignals, arrays: BarArrays,
-    windows: dict[str, tuple[int, int]], base: BacktestConfig,
-) -> Rerun:
-    """A function that runs one combination again, as the sweep ran it, keeping the arrays."""
-
-    def rerun(k: int, window: str, sizing: Sizing) -> kernel.KernelResult:
-        a, b = windows[window]
-        config = replace(_with_stop(base, grid.combos[k].stop_loss_pct), sizing=sizing)
-        return kernel.run_kernel(
-            open_=arrays.open_[a:b], low=arrays.low[a:b], close=arrays.close[a:b],
-            time_ms=arrays.time_ms[a:b], signal=source(grid.combos[k:k + 1])[0, a:b],
-            conviction=arrays.conviction[a:b], suppress=arrays.suppress[a:b],
-            params=config.kernel_params(),
-        )
-
-    return rerun
-
-
-def _windows(n_bars: int, warmup: int, in_sample: float) -> dict[str, tuple[int, int]]:
+def sweep_windows(n_bars: int, warmup: int, in_sample: float) -> dict[str, tuple[int, int]]:
     first = warmup - 1
     traded = n_bars - first
     split = first + round(traded * in_sample)
@@ -305,7 +215,7 @@ def bar_arrays(bars: pd.DataFrame, conviction: float) -> BarArrays:
     )
 
 
-def _auto_chunk(n_bars: int) -> int:
+def auto_chunk(n_bars: int) -> int:
     # One chunk's int8 signals stay near 32 MiB: 256 combinations of a year of hourly bars,
     # ~64 of a year of minute bars.
     return max(8, min(256, (32 << 20) // max(n_bars, 1)))

@@ -18,7 +18,7 @@ int8 signals plus a few figures per combination and window.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ import pandas as pd
 
 from backtest import kernel
 from backtest.engine import BacktestConfig, BacktestResult, Sizing, utc_index
+from backtest.engines import Engine, LocalEngine, chunk_tasks
 from backtest.figures import kernel_stats
 from backtest.overfit import (
     Bootstrap,
@@ -41,9 +42,9 @@ from backtest.overfit import (
 from backtest.stats import BacktestStats
 from backtest.sweep_figures import account_trade_returns, account_value, value_returns
 from backtest.sweep_grid import SweepGrid
-from backtest.sweep_kernel import F_TRADES, METRICS, bar_arrays, per_bar_sharpes, ranking
-from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
-from backtest.walkforward_kernel import block_returns, windows_figures
+from backtest.sweep_kernel import F_TRADES, METRICS, auto_chunk, per_bar_sharpes, ranking
+from backtest.sweep_signals import ChunkSignals
+from backtest.walkforward_kernel import WalkForwardInputs, walkforward_chunk
 from backtest.walkforward_windows import Plan, Window
 from core.errors import ConfigError
 from data.timeframe import timeframe_ms
@@ -95,29 +96,65 @@ def run_walkforward(
     metric: str = "sharpe", rank_by: Sizing = Sizing.FIXED, min_trades: int = 10,
     conviction: float = 0.5, pbo_blocks: int = 16, chunk_size: int | None = None,
     on_chunk: Progress | None = None, signals: ChunkSignals | None = None,
+    engine: Engine | None = None,
 ) -> WalkForwardResult:
     """Run the walk-forward of ``grid`` over ``plan``'s windows; ConfigError on a window where
-    no combination made ``min_trades`` trades in training."""
+    no combination made ``min_trades`` trades in training. ``engine`` runs the chunks of
+    combinations (default: here, one after the other; backtest.engines)."""
+    return run_walkforwards([(bars, plan)], grid, base, timeframe=timeframe, metric=metric,
+                            rank_by=rank_by, min_trades=min_trades, conviction=conviction,
+                            pbo_blocks=pbo_blocks, chunk_size=chunk_size, on_chunk=on_chunk,
+                            signals=signals, engine=engine)[0]
+
+
+def run_walkforwards(
+    markets: Sequence[tuple[pd.DataFrame, Plan]], grid: SweepGrid, base: BacktestConfig, *,
+    timeframe: str, metric: str = "sharpe", rank_by: Sizing = Sizing.FIXED,
+    min_trades: int = 10, conviction: float = 0.5, pbo_blocks: int = 16,
+    chunk_size: int | None = None, on_chunk: Progress | None = None,
+    signals: ChunkSignals | None = None, engine: Engine | None = None,
+) -> list[WalkForwardResult]:
+    """``run_walkforward`` on each (bars, plan), every market's chunks in one ``map``."""
     if len({c.stop_loss_pct for c in grid.combos}) > 1:
         raise ConfigError("walkforward trades one stop distance: give --stop-loss-pct, not a "
                           "list of stops")
-    source = signals or seed_source(grid, bars) or strategy_source(grid, bars)
-    arrays = bar_arrays(bars, conviction)
     ann = pd.Timedelta("365 days") / pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     stop = grid.combos[0].stop_loss_pct
     ranked = replace(base, sizing=rank_by, risk=replace(base.risk, stop_loss_pct=stop))
-    spans = [(w.train_start, w.train_stop) for w in plan.windows]
-    spans += [(w.test_start, w.test_stop) for w in plan.windows] + [plan.next_train]
-    full = (plan.windows[0].train_start, len(bars))
-    edges = block_edges(full[1] - full[0], pbo_blocks)
-    figures, blocks = _all_combinations(source, grid, arrays, spans, full, edges, ranked, ann,
-                                        chunk_size, on_chunk)
+    inputs = []
+    for bars, plan in markets:
+        spans = [(w.train_start, w.train_stop) for w in plan.windows]
+        spans += [(w.test_start, w.test_stop) for w in plan.windows] + [plan.next_train]
+        full = (plan.windows[0].train_start, len(bars))
+        inputs.append(WalkForwardInputs(
+            bars=bars, grid=grid, config=ranked, spans=spans, full=full,
+            edges=block_edges(full[1] - full[0], pbo_blocks), ann_factor=float(ann),
+            conviction=conviction, signals=signals))
+    n = len(grid.combos)
+    tasks = [t for m, x in enumerate(inputs)
+             for t in chunk_tasks(m, n, chunk_size or auto_chunk(len(x.bars)))]
+    chunks = (engine or LocalEngine()).map(walkforward_chunk, inputs, tasks, on_chunk)
+    out = []
+    for m, (x, (_, plan)) in enumerate(zip(inputs, markets, strict=True)):
+        mine = [c for (owner, _, _), c in zip(tasks, chunks, strict=True) if owner == m]
+        figures = np.concatenate([c[0] for c in mine])
+        blocks = np.concatenate([c[1] for c in mine])
+        out.append(_result(x, plan, figures, blocks, base=base, timeframe=timeframe,
+                           metric=metric, rank_by=rank_by, min_trades=min_trades))
+    return out
+
+
+def _result(
+    x: WalkForwardInputs, plan: Plan, figures: np.ndarray, blocks: np.ndarray, *,
+    base: BacktestConfig, timeframe: str, metric: str, rank_by: Sizing, min_trades: int,
+) -> WalkForwardResult:
+    bars, grid, edges = x.bars, x.grid, x.edges
     picks = _picks(plan, figures, metric, min_trades, utc_index(bars))
     n_win = len(plan.windows)
     next_pick = _pick(figures[:, 2 * n_win], metric, min_trades)
-    pipeline = replace(base, sizing=Sizing.PIPELINE, risk=ranked.risk,
+    pipeline = replace(base, sizing=Sizing.PIPELINE, risk=x.config.risk,
                        strategy=grid.strategy_of(grid.combos[next_pick]))
-    stitched = _stitched_run(bars, source, grid, picks, pipeline, arrays)
+    stitched = _stitched_run(bars, x.source(), grid, picks, pipeline, x.arrays())
     stats = kernel_stats(stitched, timeframe, halt_kinds=list(stitched.halts()["kind"]),
                          rejections=stitched.rejections())
     sums = blocks.sum(axis=1)  # (combos, 2): each combination's whole-period sums
@@ -128,32 +165,11 @@ def run_walkforward(
         deflated=deflated_sharpe(_returns(stitched), n_trials=len(grid.combos),
                                  sr_variance=sharpe_variance(
                                      per_bar_sharpes(sums, int(edges[-1] - edges[0]))),
-                                 ann_factor=float(ann)),
+                                 ann_factor=x.ann_factor),
         pbo=pbo_cscv(blocks, np.diff(edges)) if len(grid.combos) > 1 else None,
         bootstrap=bootstrap_trades(account_trade_returns(stitched.raw, pipeline.init_cash)),
         buy_and_hold=_buy_and_hold(stitched, pipeline.init_cash),
     )
-
-
-def _all_combinations(
-    source: ChunkSignals, grid: SweepGrid, arrays: Any, spans: list[tuple[int, int]],
-    full: tuple[int, int], edges: np.ndarray, config: BacktestConfig, ann: float,
-    chunk_size: int | None, on_chunk: Progress | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    # (combos, spans, figures) and (combos, blocks, 2), one chunk of signals alive at a time.
-    n = len(grid.combos)
-    figures = np.empty((n, len(spans), 6))
-    blocks = np.empty((n, len(edges) - 1, 2))
-    step = chunk_size or max(8, min(256, (32 << 20) // max(len(arrays.close), 1)))
-    for lo in range(0, n, step):
-        hi = min(lo + step, n)
-        chunk = source(grid.combos[lo:hi])
-        figures[lo:hi] = windows_figures(arrays, chunk, spans, config, ann)
-        blocks[lo:hi] = block_returns(arrays, chunk, full, edges, config)
-        del chunk
-        if on_chunk is not None:
-            on_chunk(hi - lo)
-    return figures, blocks
 
 
 def _pick(figures: np.ndarray, metric: str, min_trades: int) -> int:

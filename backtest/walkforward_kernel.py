@@ -9,22 +9,28 @@ returns are summed per block (``backtest.overfit.block_sums``). Rows are indepen
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numba import njit, prange
 
 from backtest import kernel
 from backtest.engine import BacktestConfig
+from backtest.engines import Keyed, prepared
 from backtest.overfit import block_sums
+from backtest.sweep_grid import SweepGrid
 from backtest.sweep_kernel import (
     F_STOPPED_AT,
     N_FIGURES,
     BarArrays,
     account_value,
+    bar_arrays,
     run_figures,
     stop_bar,
 )
+from backtest.sweep_signals import ChunkSignals, seed_source, strategy_source
 
 
 @njit(parallel=True, cache=True)
@@ -87,3 +93,39 @@ def block_returns(
                    config.kernel_params(), a, b, np.ascontiguousarray(edges, dtype=np.int64),
                    out)
     return out
+
+
+@dataclass(frozen=True)
+class WalkForwardInputs(Keyed):
+    """One market's share of a walk-forward: what each of its tasks (a chunk of combinations)
+    needs. ``spans`` are the training windows, then the test windows, then the next training
+    window; ``full`` the bars of the over-fitting statistics, cut in blocks at ``edges``."""
+
+    bars: pd.DataFrame
+    grid: SweepGrid
+    config: BacktestConfig  # the ranked sizing, the grid's one stop
+    spans: list[tuple[int, int]]
+    full: tuple[int, int]
+    edges: np.ndarray
+    ann_factor: float
+    conviction: float
+    signals: ChunkSignals | None = None
+
+    def source(self) -> ChunkSignals:
+        """The grid's signals on these bars, made once per process (``prepared``)."""
+        return prepared(self, "source", lambda: self.signals or seed_source(
+            self.grid, self.bars) or strategy_source(self.grid, self.bars))
+
+    def arrays(self) -> BarArrays:
+        """The kernel's bar inputs, made once per process."""
+        return prepared(self, "arrays", lambda: bar_arrays(self.bars, self.conviction))
+
+
+def walkforward_chunk(inputs: WalkForwardInputs, lo: int, hi: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A task: combinations [lo, hi) on every span, (rows, spans, figures), and their block
+    sums over the full bars, (rows, blocks, 2)."""
+    chunk = inputs.source()(inputs.grid.combos[lo:hi])
+    arrays = inputs.arrays()
+    return (windows_figures(arrays, chunk, inputs.spans, inputs.config, inputs.ann_factor),
+            block_returns(arrays, chunk, inputs.full, inputs.edges, inputs.config))

@@ -24,8 +24,8 @@ from backtest.sweep_kernel import (
     N_FIGURES,
     SweepResult,
     ranking,
-    run_sweep,
 )
+from backtest.sweep_run import run_sweep
 from backtest.sweep_signals import Tables, chunk_signals
 from data import load_ohlcv, synthetic_ohlcv
 from main import main

@@ -26,9 +26,9 @@ from backtest.sweep_kernel import (
     F_TRADES,
     SweepResult,
     ranking,
-    run_sweep,
 )
 from backtest.sweep_report import MAX_HEATMAPS, heatmap_panels
+from backtest.sweep_run import run_sweep
 from backtest.sweep_table import render
 from data import load_ohlcv
 from data.loader import save_ohlcv_csv

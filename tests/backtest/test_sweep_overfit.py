@@ -36,9 +36,9 @@ from backtest.sweep_kernel import (
     overfitting,
     per_bar_sharpes,
     ranking,
-    run_sweep,
 )
 from backtest.sweep_report import write_sweep_report
+from backtest.sweep_run import run_sweep
 from backtest.sweep_table import render
 from data import load_ohlcv, synthetic_ohlcv
 from data.loader import save_ohlcv_csv

@@ -1,0 +1,93 @@
+"""Where a sweep's or a walk-forward's chunks run: in this process, or on a Ray cluster.
+
+Research is cut into tasks: one chunk of combinations ``[lo, hi)`` of one market. A task is a
+call ``fn(inputs, lo, hi)`` of a module-level function on that market's inputs (its bars and
+settings); both engines run the very same function, so the same numba kernels compute the same
+figures, and the results come back in task order whatever order they finished in.
+
+- ``LocalEngine`` (the default) runs the tasks one after the other in this process.
+- ``backtest.ray_engine.RayEngine`` (``--engine ray``) puts each market's inputs in Ray's object
+  store once and sends the tasks to the cluster's workers. Ray is optional: this module never
+  imports it, and neither does the bot's runtime.
+
+A function that prepares something costly from its inputs (the indicator tables of a grid, the
+kernel's bar arrays) memoises it with ``prepared``: a worker then prepares it once per market,
+not once per task.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+R = TypeVar("R")
+
+Task = tuple[int, int, int]
+"""(market, lo, hi): combinations [lo, hi) of the market at that index."""
+
+ChunkFn = Callable[[Any, int, int], R]
+"""A task's work: ``fn(inputs, lo, hi)``; a module-level function (Ray sends it by name)."""
+
+Done = Callable[[int], None]
+"""Told the number of combinations of each task as it finishes (the progress bar)."""
+
+ENGINES = ("local", "ray")
+
+
+class Engine(Protocol):
+    """Runs tasks; ``map`` returns their results in task order."""
+
+    name: str
+
+    def map(self, fn: ChunkFn[R], inputs: Sequence[Any], tasks: Sequence[Task],
+            on_done: Done | None = None) -> list[R]:
+        """``[fn(inputs[m], lo, hi) for m, lo, hi in tasks]``, however it is spread."""
+        ...
+
+
+class LocalEngine:
+    """Every task in this process, one after the other."""
+
+    name = "local"
+
+    def map(self, fn: ChunkFn[R], inputs: Sequence[Any], tasks: Sequence[Task],
+            on_done: Done | None = None) -> list[R]:
+        """Run the tasks in order."""
+        results = []
+        for market, lo, hi in tasks:
+            results.append(fn(inputs[market], lo, hi))
+            if on_done is not None:
+                on_done(hi - lo)
+        return results
+
+
+def chunk_tasks(market: int, n: int, step: int) -> list[Task]:
+    """The tasks covering combinations [0, n) of ``market`` in chunks of ``step``."""
+    return [(market, lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Inputs with an identity that survives pickling: the key ``prepared`` memoises on."""
+
+    key: str = field(default_factory=lambda: uuid.uuid4().hex, kw_only=True)
+
+
+_PREPARED: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_KEEP = 8  # markets a worker keeps prepared: a many-market sweep cycles through its tasks
+
+
+def prepared(inputs: Keyed, what: str, make: Callable[[], R]) -> R:
+    """``make()`` once per (inputs, what) in this process; later calls get the same object."""
+    slot = (inputs.key, what)
+    if slot in _PREPARED:
+        _PREPARED.move_to_end(slot)
+        return _PREPARED[slot]  # type: ignore[no-any-return]
+    value = make()
+    _PREPARED[slot] = value
+    while len(_PREPARED) > _KEEP:
+        _PREPARED.popitem(last=False)
+    return value
