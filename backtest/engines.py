@@ -91,3 +91,35 @@ def prepared(inputs: Keyed, what: str, make: Callable[[], R]) -> R:
     while len(_PREPARED) > _KEEP:
         _PREPARED.popitem(last=False)
     return value
+
+
+def add_engine_options(parser: Any) -> None:
+    """--engine and --address (sweep and walkforward)."""
+    g = parser.add_argument_group(
+        "engine", "Where the combinations run: here (default), or on a Ray cluster (README, "
+        "'Research on a cluster'; needs requirements-ray.txt).")
+    g.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this process (default); ray: the tasks on a Ray cluster")
+    g.add_argument("--address", default=None, metavar="auto|HOST:PORT|local",
+                   help="with --engine ray: the cluster (auto: the one `ray start --head` runs "
+                   "on this machine, the default; local: a throwaway one for this run)")
+
+
+def engine_from_args(args: Any) -> Engine:
+    """The engine the options ask for; ConfigError for --address without --engine ray."""
+    if args.engine != "ray":
+        if args.address is not None:
+            from core.errors import ConfigError
+
+            raise ConfigError("--address is for --engine ray (the local engine runs here)")
+        return LocalEngine()
+    from backtest.ray_engine import RayEngine
+
+    return RayEngine(args.address or "auto")
+
+
+def close_engine(engine: Engine) -> None:
+    """Release what the engine holds (a Ray connection); nothing for the local engine."""
+    close = getattr(engine, "close", None)
+    if close is not None:
+        close()
