@@ -9,8 +9,10 @@ hand below.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,7 @@ from journal.errors import JournalError
 from tests.trading.basket import ENTER, EXIT, at, bars, settings
 from trading.alerts import AlertKind
 from trading.replay import EPOCH, ReplayRun
+from trading.runner import Runner, RunnerSettings
 from trading.setup import StrategySettings
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -268,3 +271,78 @@ def test_a_failed_command_rolls_back_and_stays_queued(stepper_of: Make) -> None:
     s.journal.full = False
     assert s.loop.poll_commands() == 1
     assert s.result(flatten) == "BTC/USDT closing at the next open"
+
+
+class OperatorAt(threading.Event):
+    """The Runner's stop event on a simulated wait: each nap returns at once; ``on_nap(n)``
+    runs at the n-th (what the operator does meanwhile), and the stop is set at ``last``."""
+
+    def __init__(self, on_nap: Callable[[int], None], last: int) -> None:
+        super().__init__()
+        self.naps, self._on_nap, self._last = 0, on_nap, last
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.naps += 1
+        self._on_nap(self.naps)
+        if self.naps >= self._last:
+            self.set()
+        return self.is_set()
+
+
+def run_between_bars(s: Stepper, on_nap: Callable[[int], None], naps: int) -> list[int]:
+    """One step, then ``naps`` guard ticks of 5 s while the runner waits for the next bar;
+    the pending command count seen at each screen update (after the step, after a command)."""
+    seen: list[int] = []
+    stop = OperatorAt(on_nap, naps)
+    runner = Runner(s.loop, RunnerSettings(bar=timedelta(hours=1)), clock=s.run.clock,
+                    stop=stop, on_step=lambda _: seen.append(len(s.journal.pending_commands())))
+    assert runner.run() == 0
+    assert stop.naps == naps
+    return seen
+
+
+def test_a_command_posted_between_bars_is_applied_at_the_next_guard_tick(
+    stepper_of: Make,
+) -> None:
+    frames = {BTC: bars(*[(h, 100, 100, 100, 0) for h in range(3)])}
+    s = stepper_of(frames, settings(BTC))
+    s.run.clock.set(at(1) + timedelta(minutes=10))  # bar 0 closed; 50 min to the next close
+    posted: list[int] = []
+
+    def operator(nap: int) -> None:
+        if nap == 1:
+            posted.append(s.post("pause", "lunch", actor="telegram:42"))
+        if nap == 2:  # one tick later: applied, though no bar has closed since
+            assert s.loop.book.manual_pause == "lunch"
+
+    seen = run_between_bars(s, operator, naps=3)
+    assert seen == [0, 0]  # after the step, then after the command was applied
+    assert s.result(posted[0]) == "no new entries"
+    assert s.loop.book.last_bar[BTC] == pd.Timestamp(at(0))  # no other bar was processed
+
+
+def test_a_command_that_fails_between_bars_is_logged_and_applied_at_the_next_tick(
+    stepper_of: Make, caplog: pytest.LogCaptureFixture,
+) -> None:
+    frames = {BTC: bars(*[(h, 100, 100, 100, 0) for h in range(3)])}
+    s = stepper_of(frames, settings(BTC), DiskFullAtAck)
+    assert isinstance(s.journal, DiskFullAtAck)
+    journal = s.journal
+    s.run.clock.set(at(1) + timedelta(minutes=10))
+    posted: list[int] = []
+
+    def operator(nap: int) -> None:
+        if nap == 1:
+            posted.append(s.post("pause", "lunch"))
+            journal.full = True
+        if nap == 2:
+            assert [c.id for c in journal.pending_commands()] == posted  # still queued
+            assert s.loop.book.manual_pause == ""
+            journal.full = False
+
+    with caplog.at_level(logging.WARNING, logger="trading.runner"):
+        run_between_bars(s, operator, naps=3)
+    assert s.result(posted[0]) == "no new entries"
+    failed = [r.getMessage() for r in caplog.records if r.name == "trading.runner"]
+    assert failed == ["operator commands not applied: database or disk is full; trying again "
+                      "in 5s"]
