@@ -363,6 +363,55 @@ class JournalQueries:
         row = self._last_halt((event,))
         return HaltInForce(kind, str(reason), None if row is None else row.at)
 
+    # -- read-only views for the dashboard ---------------------------------------------------
+    def equity_sampled(
+        self, points: int, symbol: str = TOTAL,
+    ) -> tuple[int, list[tuple[datetime, Decimal, float, float, float | None]]]:
+        """How many equity marks ``symbol`` has, and at most ``points`` buckets of them, oldest
+        first: per bucket its last mark's time (bar time, else recorded) and exact equity, the
+        bucket's lowest and highest equity and its worst drawdown (so no dip is sampled away).
+        SQLite does the work: a long journal never comes through Python row by row."""
+        marks = int(self._db.execute(
+            "SELECT count(*) FROM equity WHERE symbol = ?", (symbol,)).fetchone()[0])
+        step = max(1, -(-marks // max(1, points)))
+        rows = self._db.execute(
+            "SELECT coalesce(e.bar_time, e.at), e.equity, b.low, b.high, b.worst FROM ("
+            " SELECT max(id) AS last_id, min(CAST(equity AS REAL)) AS low,"
+            " max(CAST(equity AS REAL)) AS high, max(drawdown) AS worst FROM ("
+            "  SELECT id, equity, drawdown, (row_number() OVER (ORDER BY id) - 1) / ? AS bucket"
+            "  FROM equity WHERE symbol = ?) GROUP BY bucket"
+            ") b JOIN equity e ON e.id = b.last_id ORDER BY e.id",
+            (step, symbol),
+        ).fetchall()
+        return marks, [(codec.parse_time(r[0]), codec.parse_money(r[1]), float(r[2]),
+                        float(r[3]), None if r[4] is None else float(r[4])) for r in rows]
+
+    def recent_llm_calls(self, limit: int = 50) -> list[tuple[Any, ...]]:
+        """The latest scorer calls, newest first, each as (id, at, symbol, bar_time, provider,
+        model, source, latency_s, tokens_in, tokens_out, cost_usd, fallback_reason), the cost
+        an exact Decimal."""
+        rows = self._db.execute(
+            "SELECT id, at, symbol, bar_time, provider, model, source, latency_s, tokens_in, "
+            "tokens_out, cost_usd, fallback_reason FROM llm_calls ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(r[0], codec.parse_time(r[1]), r[2], codec.parse_optional_time(r[3]), r[4],
+                 r[5], r[6], float(r[7]), int(r[8]), int(r[9]), codec.parse_money(r[10]), r[11])
+                for r in rows]
+
+    def llm_cost_by_day(self, days: int) -> list[tuple[date, int, int, int, Decimal]]:
+        """Per UTC day of the scorer calls (by when they were made), newest first: the day,
+        calls, tokens in, tokens out and the exact cost in USD."""
+        rows = self._db.execute(
+            "SELECT substr(at, 1, 10) AS day, count(*), sum(tokens_in), sum(tokens_out), "
+            "group_concat(cost_usd, ' ') FROM llm_calls GROUP BY day ORDER BY day DESC "
+            "LIMIT ?",
+            (days,),
+        ).fetchall()
+        return [(date.fromisoformat(r[0]), int(r[1]), int(r[2]), int(r[3]),
+                 sum((codec.parse_money(c) for c in str(r[4]).split()), Decimal(0)))
+                for r in rows]
+
 
 def _order(r: tuple[Any, ...]) -> Order:
     return Order(
