@@ -117,6 +117,7 @@ def _registrars() -> list[tuple[tuple[str, ...], Callable[[Any], Any]]]:
         (("walkforward",), _lazy("backtest.walkforward_cli", "add_walkforward_parser")),
         (("score",), _lazy("signals.score_command", "add_score_parser")),
         (("run",), _lazy("trading.run_command", "add_run_parser")),
+        (("dashboard",), _lazy("remote.dashboard_cli", "add_dashboard_parser")),
         (("status", "positions", "daily", "pause", "halt", "resume", "flatten", "report"),
          _lazy("trading.operator", "add_operator_parsers")),
     ]
