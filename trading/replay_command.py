@@ -27,6 +27,7 @@ MAX_SPEED_S = 86_400.0  # a day of real time per bar: beyond that it is a typo, 
 def run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) -> int:
     """Replay the --replay files on the replay journal's paper account."""
     from core.paths import journal_path
+    from remote.services import operator_services
     from signals.scorer_settings import reject_unknown_names
     from trading.instance_lock import single_instance
     from trading.runner import stop_on_signals
@@ -42,8 +43,9 @@ def run_replay(args: argparse.Namespace, env: Mapping[str, str], strategy: Any) 
     with single_instance(path), stop_on_signals(stop):
         # Under the lock: --fresh must never move the journal of a replay that is running.
         _check_replay_journal(path, source=source, fresh=args.fresh)
-        result = _replay_on_screen(frames, strategy, path=path, speed=speed, stop=stop,
-                                   source=source)
+        with operator_services(args, env, mode="replay", journal_path=path):
+            result = _replay_on_screen(frames, strategy, path=path, speed=speed, stop=stop,
+                                       source=source)
     state = "finished" if result.finished else "stopped (run again to continue)"
     print(f"replay {state}: {result.bars_done:,} bars this run, last bar {result.last_bar}; "
           f"journal {path} (`python main.py report --mode replay`)")
