@@ -63,15 +63,15 @@ class RayEngine:
     def __init__(self, address: str = "auto", *, num_cpus: int | None = None) -> None:
         self._ray = import_ray()
         self._started = False
+        _check_reachable(address)
         if self._ray.is_initialized():
             return
-        runtime_env = {"env_vars": _worker_env()}
+        runtime_env = {"env_vars": worker_env()}
         kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False,
                                   "logging_level": logging.WARNING}
         if address == "local":
             kwargs.update(num_cpus=num_cpus, include_dashboard=False)
         else:
-            _check_reachable(address)
             kwargs["address"] = address
         try:
             self._ray.init(**kwargs)
@@ -110,10 +110,12 @@ class RayEngine:
             self._started = False
 
 
-def _worker_env() -> dict[str, str]:
-    # The workers import this checkout and load (or fill) the same numba cache as the driver.
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
-                                         if p)}
+def worker_env() -> dict[str, str]:
+    """The job's environment for its workers: this checkout on PYTHONPATH, the driver's numba
+    cache, and one numba thread each (Ray counts a task as one CPU and runs as many at once as
+    a machine has CPUs; numba's own threads on top would oversubscribe them)."""
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH", "")])]
+    env = {"NUMBA_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path)}
     if os.environ.get("NUMBA_CACHE_DIR"):
         env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]
     return env
@@ -122,7 +124,7 @@ def _worker_env() -> dict[str, str]:
 def _check_reachable(address: str) -> None:
     """A HOST:PORT that does not answer within seconds is one line, before Ray's own long
     retries; "auto" is looked up by Ray itself on this machine."""
-    if address == "auto":
+    if address in ("auto", "local"):
         return
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
