@@ -2,8 +2,8 @@
 they closed, and the halts; sized to fit an 80-column terminal.
 
 Why a trade closed is read from its closing order: a stop fill is ``stop``; an exit order says
-``signal`` or ``halt`` in its journaled reason. Nothing here imports pandas (operator commands
-stay instant).
+``signal``, ``halt`` or ``flatten`` (the operator's) in its journaled reason. Nothing here
+imports pandas (operator commands stay instant).
 """
 
 from __future__ import annotations
@@ -126,10 +126,11 @@ def _halt_blocks(halts: Sequence[HaltRow], *, last: int) -> list[Block]:
 
 
 def _reason(kind: OrderKind | None, text: str) -> str:
-    # The journaled reason starts with what closed it ("signal -1 ...", "halt: ...").
+    # The journaled reason starts with what closed it ("signal -1 ...", "halt: ...",
+    # "operator flatten: ...").
     if kind is OrderKind.STOP:
         return "stop"
-    word = re.split(r"[:\s]", text.strip(), maxsplit=1)[0]
+    word = re.split(r"[:\s]", text.strip().removeprefix("operator "), maxsplit=1)[0]
     return word or (str(kind) if kind is not None else "-")
 
 

@@ -28,8 +28,10 @@ from data.synthetic import synthetic_ohlcv
 from journal import Action, Actor, HaltEventKind, Journal, Trade, last_bar_key
 from main import main
 from risk.config import RiskConfig
-from trading.operator import read_status, render, status_blocks
-from trading.operator_report import report_blocks
+from tests.trading import basket
+from trading.control import read_status
+from trading.operator import render, status_blocks
+from trading.operator_report import exit_reasons, report_blocks
 from trading.replay import ReplayResult, replay
 from trading.setup import StrategySettings
 
@@ -81,7 +83,9 @@ def holding(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "argv", [["status"], ["halt", "--reason", "x"], ["resume", "--reason", "x"], ["report"]])
+    "argv", [["status"], ["halt", "--reason", "x"], ["resume", "--reason", "x"], ["report"],
+             ["pause", "--reason", "x"], ["flatten", "--reason", "x"],
+             ["flatten", "BTC/USDT", "--reason", "x"], ["positions"], ["daily", "--json"]])
 def test_no_journal_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
@@ -448,3 +452,76 @@ def test_exit_reason_words_and_a_stop_known_only_by_its_id() -> None:
     row = report_blocks(trades[:1], last=1, where="x", exits={1: "halt"})[-2]
     assert row.rows[0][-3:] == ("-1.00", "-1.00%", "halt")  # type: ignore[union-attr]
     assert row.rows[0][5] == "2h 0m"  # type: ignore[union-attr]
+
+
+def test_pause_flatten_positions_and_daily_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Hand-written bars (tests/trading/basket.py: the volume is the signal), 1,000 USDT, no
+    # costs: bar 0's entry buys 500 / 100 = 5 ETH at bar 1's open; equity at the closes is
+    # 1000, 1000, 1020 (bar 2 closes at 104). The bot is stopped there; paused and flattened
+    # meanwhile, its next start sells the 5 ETH at bar 3's open (108): 1040 from then on, and
+    # bar 3's entry signal is refused by the pause.
+    eth = "ETH/USDT"
+    env = env_for(tmp_path)
+    path = journal_path(env, "replay")
+    rows = [(0, 100, 100, 100, basket.ENTER), (1, 100, 100, 100, 0), (2, 104, 104, 104, 0),
+            (3, 108, 108, 108, basket.ENTER), (4, 110, 110, 110, 0), (5, 111, 111, 111, 0)]
+    strategy = basket.settings(eth)
+    basket.run({eth: basket.bars(*rows[:3])}, strategy, path)
+    (held,) = json.loads(cli(env, capsys, "positions", "--mode", "replay", "--json"))
+    assert held["symbol"] == eth
+    assert float(held["amount"]) == 5.0
+    assert float(held["entry_price"]) == 100.0
+    assert held["opened_at"] == basket.at(1).isoformat()
+    assert float(held["stop"]) == pytest.approx(10.0)  # 90% under the entry
+    text = cli(env, capsys, "positions", "--mode", "replay")
+    row = r"ETH/USDT\s+5(\.0)?\s+100(\.0)?\s+10(\.0*)?\s+2024-01-01 01:00:00 UTC"
+    assert re.search(row, text), text
+
+    out = cli(env, capsys, "pause", "--mode", "replay", "--reason", "lunch")
+    assert out.startswith(f"queued pause #1 in the replay journal {path}: lunch\n"
+                          "in force now: nothing (entries allowed)\n")
+    assert "no new entries; open positions keep their stops and exits, until `resume`." in out
+    out = cli(env, capsys, "flatten", "eth/usdt", "--mode", "replay", "--reason", "too volatile")
+    assert out.startswith(f"queued flatten ETH/USDT #2 in the replay journal {path}: too "
+                          "volatile\n")
+    assert "1 command(s) queued before it are applied first, in order." in out
+    assert "the ETH/USDT position is closed at the next open; entries stay allowed" in out
+    text = cli(env, capsys, "status", "--mode", "replay")
+    assert re.search(r"2\s+flatten ETH/USDT\s+\S+ \S+ UTC\s+cli\s+too volatile", text), text
+
+    basket.run({eth: basket.bars(*rows)}, strategy, path)  # the next start applies them
+    assert basket.fills(path) == [(eth, "entry", basket.at(1), 5.0, 100.0),
+                                  (eth, "exit", basket.at(3), 5.0, 108.0)]
+    assert basket.reasons(path, eth)[basket.at(3)] == "operator pause: lunch"
+    with Journal(path) as journal:
+        flatten, pause = journal.recent_commands(2)
+        assert exit_reasons(journal, journal.trades()) == {1: "flatten"}
+    assert (pause.result, flatten.result) == ("no new entries",
+                                              "ETH/USDT closing at the next open")
+    assert json.loads(cli(env, capsys, "positions", "--mode", "replay", "--json")) == []
+    text = cli(env, capsys, "status", "--mode", "replay")
+    assert "Paused by the operator: lunch (since " in text
+
+    (day,) = json.loads(cli(env, capsys, "daily", "--mode", "replay", "--json", "--days", "3"))
+    assert day["day"] == "2024-01-01"
+    assert [float(day[k]) for k in ("start_equity", "end_equity", "pnl")] == [1000, 1040, 40]
+    assert (day["pnl_pct"], day["marks"]) == (pytest.approx(0.04), 6)
+    text = cli(env, capsys, "daily", "--mode", "replay")
+    assert re.search(r"2024-01-01\s+1,000.00\s+1,040.00\s+\+40.00\s+\+4.00%", text), text
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["flatten", "DOGE/USDT"], "error: flatten: DOGE/USDT is not traded by this bot (BTC/USDT)"),
+    (["flatten", "BTCUSDT"], "error: flatten: 'BTCUSDT' is not a market like BTC/USDT"),
+    (["pause"], "error: pause needs a non-empty --reason: it is recorded in the journal"),
+])
+def test_a_mistaken_command_is_one_line_exit_2_and_queues_nothing(
+    latched: dict[str, str], capsys: pytest.CaptureFixture[str], argv: list[str], message: str,
+) -> None:
+    assert main([*argv, "--mode", "replay", "--reason", " " if argv == ["pause"] else "why"],
+                environ=latched) == 2
+    assert capsys.readouterr().err == message + "\n"
+    with Journal(journal_path(latched, "replay")) as journal:
+        assert journal.pending_commands() == []
