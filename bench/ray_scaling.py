@@ -56,7 +56,7 @@ def main() -> int:
     base = BacktestConfig(strategy=seed_strategy())
     print(f"machine: {_cpus()} cores; {len(grid.combos):,} combinations x {len(bars):,} "
           f"hourly bars; Ray {ray.__version__}", flush=True)
-    rows = []
+    rows: list[tuple[str, int, int, float, float | None, float | None]] = []
     for chunk in (int(c) for c in args.chunk_sizes.split(",")):
         tasks = -(-len(grid.combos) // chunk)
         local, reference = _timed(LocalEngine(), bars, grid, base, chunk, args.repeat)
