@@ -9,6 +9,7 @@ hand below.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from core.clock import SimulatedClock
 from journal import Command, HaltEventKind, Journal
@@ -25,7 +27,9 @@ from tests.trading.basket import ENTER, EXIT, at, bars, settings
 from trading.alerts import AlertKind
 from trading.replay import EPOCH, ReplayRun
 from trading.runner import Runner, RunnerSettings
+from trading.screen import Screen, ScreenState
 from trading.setup import StrategySettings
+from trading.view import plain_line, refresh_status
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 PAUSED = "operator pause: lunch"
@@ -346,3 +350,27 @@ def test_a_command_that_fails_between_bars_is_logged_and_applied_at_the_next_tic
     failed = [r.getMessage() for r in caplog.records if r.name == "trading.runner"]
     assert failed == ["operator commands not applied: database or disk is full; trying again "
                       "in 5s"]
+
+
+def test_the_screen_and_the_plain_line_show_a_pause_like_the_manual_halt(
+    stepper_of: Make,
+) -> None:
+    frames = {BTC: bars(*[(h, 100, 100, 100, 0) for h in range(3)])}
+    s = stepper_of(frames, settings(BTC))
+    s.to(0)
+    s.post("pause", "lunch")
+    s.loop.poll_commands()
+    status = refresh_status(s.loop, s.run.broker)
+    assert status.halts == (("pause", "lunch"),)
+    assert "| paused by the operator: lunch |" in plain_line(status)
+    state = ScreenState.of(status, mode="paper", strategy="s()")
+    out = Console(width=100, record=True, file=io.StringIO(), force_terminal=True)
+    out.print(Screen(state))
+    text = out.export_text()
+    assert "PAUSED by the operator: lunch (no new entries; exits and stops go on)" in text
+    assert "HALTED" not in text
+    s.post("halt", "maintenance")
+    s.loop.poll_commands()
+    line = plain_line(refresh_status(s.loop, s.run.broker))
+    assert ("| halted by the operator: maintenance; paused by the operator: lunch |"
+            in line)
