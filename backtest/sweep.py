@@ -16,6 +16,15 @@ Under the table, whether the pick is luck (``backtest.overfit``, on the in-sampl
 ranked sizing): its Deflated Sharpe Ratio as the best of every combination, the search's PBO
 by cross-validation over ``--pbo-blocks`` blocks of bars, and a bootstrap of its closed trades.
 
+Several markets: ``--data A.csv --data B.csv`` or a quoted glob (``--data 'data/*_1h.csv'``,
+sorted), of one bar length, each symbol once. Each market gets the block (or the JSON document)
+a run on it alone prints, then "across all markets": each combination's in-sample rank by
+--metric (at --rank-by, under --rank-min-trades last) on each market, averaged; the lowest mean
+rank wins (ties: the better mean of the metric, then the grid's order), shown with its
+in-sample and out-of-sample figures on each market (``backtest.research_markets``). The JSON is
+then ``{"markets": [doc, ...], "across": {...}}``, and ``--report FILE.html`` writes
+``FILE_<SYMBOL>.html`` per market. ``--engine ray`` runs every market's chunks on a Ray cluster.
+
 Only the standard library and core are imported at module level, so ``main.py --help`` stays
 instant; the numbers live in ``backtest.sweep_kernel``, the table in ``backtest.sweep_table``
 and the page in ``backtest.sweep_report``.
@@ -40,17 +49,37 @@ if TYPE_CHECKING:
 
 
 
+ACROSS_HELP = (
+    "With several markets (--data repeated, or a glob) each is ranked on its own, then the "
+    "grid point that ranks best across all of them: each combination's in-sample rank on each "
+    "market, averaged; the lowest mean rank wins (ties: the better mean of the metric).")
+DATA_HELP = ("OHLCV file (.csv, .csv.gz, .parquet) as in ../shared/data; the timeframe is "
+             "inferred from it. Repeat it, or give a quoted glob ('data/*_1h.csv', sorted), for "
+             "several markets of one bar length, each symbol once.")
+
+
+def several_data_help(parser: argparse.ArgumentParser) -> None:
+    """--data's help for research (``add_data_options(several=True)`` words it for a basket)."""
+    for action in parser._actions:  # argparse has no public way to reword an added option
+        if action.dest == "data":
+            action.help = DATA_HELP
+
+
 def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``sweep`` subcommand to main.py's subparsers; returns its parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sweep", help="run the full pipeline over a parameter grid, with an out-of-sample check",
         description="Backtest the whole decision path for every combination of the strategy's "
         "parameters (and stop loss if asked), rank them on the in-sample bars and report the "
-        "same combinations on the out-of-sample bars that follow.", allow_abbrev=False,
+        "same combinations on the out-of-sample bars that follow. " + ACROSS_HELP,
+        allow_abbrev=False,
     )
     from backtest.cli import add_data_options
+    from backtest.engines import add_engine_options
 
-    add_data_options(parser)
+    add_data_options(parser, several=True)
+    several_data_help(parser)
+    add_engine_options(parser)
     add_strategy_selection(parser)
     grid = parser.add_argument_group(
         "grid", "Default: the strategy's declared sweep values (`main.py strategies` lists "
@@ -133,11 +162,10 @@ def grid_from_args(
 
 def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """main.py's entry point for ``sweep``: run it, print the table or JSON; returns 0."""
-    from backtest.cli_data import load_bars
     from backtest.engine import BacktestConfig
-    from backtest.sweep_report import write_sweep_report
-    from backtest.sweep_run import run_sweep
-    from backtest.sweep_table import print_table
+    from backtest.engines import close_engine, engine_from_args
+    from backtest.research_markets import load_markets
+    from backtest.sweep_run import run_sweeps
     from core.clock import SystemClock
     from signals.scorer_settings import ScorerSettings
     from signals.strategy_loader import strategy_from_args
@@ -150,23 +178,60 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     grid = grid_from_args(args, strategy)
     base = BacktestConfig(init_cash=args.init_cash, fee=args.fees, slippage=args.slippage,
                           strategy=strategy)
-    bars = load_bars(args, environ, clock=SystemClock(), warmup=grid.warmup_bars)
-    conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
-    with ChunkProgress(len(grid.combos)) as on_chunk:
-        result = run_sweep(bars.frame, grid, base, timeframe=bars.timeframe,
-                           in_sample=args.in_sample, conviction=conviction,
-                           pbo_blocks=args.pbo_blocks, chunk_size=args.chunk_size,
-                           on_chunk=on_chunk)
+    engine = engine_from_args(args)
+    try:
+        markets = load_markets(args, environ, clock=SystemClock(), warmup=grid.warmup_bars)
+        conviction = ScorerSettings.from_env(
+            {**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
+        with ChunkProgress(len(grid.combos) * len(markets)) as on_chunk:
+            results = run_sweeps([m.frame for m in markets], grid, base,
+                                 timeframe=markets[0].timeframe, in_sample=args.in_sample,
+                                 conviction=conviction, pbo_blocks=args.pbo_blocks,
+                                 chunk_size=args.chunk_size, on_chunk=on_chunk, engine=engine)
+    finally:
+        close_engine(engine)
+    docs = [_market_doc(args, r, m, conviction, several=len(markets) > 1)
+            for r, m in zip(results, markets, strict=True)]
+    _print(args, results, docs)
+    return 0
+
+
+def _market_doc(args: argparse.Namespace, result: SweepResult, bars: Any, conviction: float,
+                *, several: bool) -> dict[str, Any]:
+    # One market's document, as a run on it alone makes it (its report beside FILE if several).
+    from backtest.research_markets import market_path
+    from backtest.sweep_report import write_sweep_report
+
     doc = summary(result, metric=args.metric, rank_by=args.rank_by, top=args.top,
                   rank_min_trades=args.rank_min_trades)
     doc.update(symbol=bars.symbol, source=bars.source, conviction=conviction)
     if args.report:
-        doc["report"] = str(write_sweep_report(args.report, result, doc))
+        path = str(market_path(args.report, bars.symbol)) if several else args.report
+        doc["report"] = str(write_sweep_report(path, result, doc))
+    return doc
+
+
+def _print(args: argparse.Namespace, results: list[SweepResult],
+           docs: list[dict[str, Any]]) -> None:
+    # One market: its document or table as ever; several: each, then the across block.
+    from backtest.sweep_table import print_table
+
+    if len(docs) == 1:
+        if args.json:
+            print(json.dumps(docs[0], indent=2, allow_nan=False))
+        else:
+            print_table(docs[0], wide=args.wide)
+        return
+    from backtest.research_across import print_sweep_across, sweep_across
+
+    across = sweep_across(results, docs, top=args.top)
     if args.json:
-        print(json.dumps(doc, indent=2, allow_nan=False))
-    else:
+        print(json.dumps({"markets": docs, "across": across}, indent=2, allow_nan=False))
+        return
+    for doc in docs:
         print_table(doc, wide=args.wide)
-    return 0
+        print()
+    print_sweep_across(across, docs[0])
 
 
 def summary(
@@ -184,7 +249,8 @@ def summary(
     order = ranking(ranked["in_sample"], metric, min_trades=rank_min_trades)
     oos = ranked.get("out_of_sample")
     oos_rank = None if oos is None else _rank_of(ranking(oos, metric))
-    rows = [_row(result, int(k), place + 1, oos_rank) for place, k in enumerate(order[:top])]
+    rows = [combo_row(result, int(k), place + 1, oos_rank)
+            for place, k in enumerate(order[:top])]
     grid, base = result.grid, result.base
     doc = {
         "command": "sweep", "strategy": grid.strategy.name, "timeframe": result.timeframe,
@@ -212,7 +278,10 @@ def _rank_of(order: Any) -> dict[int, int]:
     return {int(k): place + 1 for place, k in enumerate(order)}
 
 
-def _row(result: SweepResult, k: int, rank: int, oos_rank: dict[int, int] | None) -> dict[str, Any]:
+def combo_row(
+    result: SweepResult, k: int, rank: int, oos_rank: dict[int, int] | None,
+) -> dict[str, Any]:
+    """Row k of the table: its parameters and figures in each window at both sizings."""
     from backtest.sweep_kernel import F_STOPPED_AT
 
     row: dict[str, Any] = {"rank": rank, **result.grid.row(result.combos[k])}
@@ -255,7 +324,7 @@ def _default_row(result: SweepResult, oos_rank: dict[int, int] | None, order: An
         return None
     k = next((k for k in matches
               if grid.combos[k].stop_loss_pct == result.default_stop_loss_pct), matches[0])
-    return _with_stops(result, _row(result, k, int(list(order).index(k)) + 1, oos_rank))
+    return _with_stops(result, combo_row(result, k, int(list(order).index(k)) + 1, oos_rank))
 
 
 def _window(result: SweepResult, a: int, b: int) -> dict[str, Any]:

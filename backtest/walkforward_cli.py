@@ -1,5 +1,15 @@
 """The ``walkforward`` command: options, the run, and the saved out-of-sample evidence.
 
+Several markets: ``--data A.csv --data B.csv`` or a quoted glob (sorted), of one bar length,
+each symbol once. Each market is walked forward on its own windows and printed (or its JSON
+document given) as a run on it alone, its evidence saved under its own symbol; then "across all
+markets": each combination's rank by --metric (at --rank-by, under --rank-min-trades last) on
+each market's next training window (where the walk-forward picks what it would trade next),
+averaged; the lowest mean rank wins (ties: the better mean of the metric, then the grid's
+order), shown beside each market's own next pick (``backtest.research_markets``). The JSON is
+then ``{"markets": [doc, ...], "across": {...}}``; ``--report`` and ``--params-out`` FILE write
+``FILE_<SYMBOL>`` per market; the exit code is 3 when any market fails.
+
 Only the standard library and core are imported at module level (``main.py --help`` stays
 instant); the numbers come from ``backtest.walkforward``, the table from
 ``backtest.walkforward_table``. Exit codes as backtest's: 0 every gate passed, 3 one failed (or
@@ -35,12 +45,19 @@ def add_walkforward_parser(subparsers: Any) -> argparse.ArgumentParser:
         "of the strategy's grid, run the best through the full pipeline on the test window "
         "that follows, and judge the gates on the stitched out-of-sample run, with the "
         "Deflated Sharpe Ratio, the PBO and a bootstrap of its trades. Saves the out-of-sample "
-        "evidence for the parameters it would trade next (`run --gate-on walkforward`).",
-        allow_abbrev=False,
+        "evidence for the parameters it would trade next (`run --gate-on walkforward`). "
+        "With several markets (--data repeated, or a glob) each is walked forward on its own, "
+        "then the grid point that ranks best across all of them: each combination's rank on "
+        "each market's next training window, averaged; the lowest mean rank wins (ties: the "
+        "better mean of the metric).", allow_abbrev=False,
     )
     from backtest.cli import add_data_options
+    from backtest.engines import add_engine_options
+    from backtest.sweep import several_data_help
 
-    add_data_options(parser)
+    add_data_options(parser, several=True)
+    several_data_help(parser)
+    add_engine_options(parser)
     add_strategy_options(parser)
     g = parser.add_argument_group(
         "windows", "A length is bars (500) or a span: 36h, 10D, 3W, 6M, 1Y (calendar months "
@@ -97,13 +114,12 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """main.py's entry point for ``walkforward``: run it, print, save; returns 0 or 3."""
     import pandas as pd
 
-    from backtest.cli_data import load_bars
     from backtest.cli_run import config_from_args
     from backtest.engine import Sizing
+    from backtest.engines import close_engine, engine_from_args
+    from backtest.research_markets import ChunkTap, load_markets
     from backtest.sweep import ChunkProgress, grid_from_args
-    from backtest.walkforward import run_walkforward
-    from backtest.walkforward_summary import summary
-    from backtest.walkforward_table import print_table
+    from backtest.walkforward import run_walkforwards
     from backtest.walkforward_windows import parse_length, plan_windows
     from core.clock import SystemClock
     from signals.scorer_settings import ScorerSettings
@@ -114,30 +130,90 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     config = config_from_args(args)
     grid = grid_from_args(args, config.strategy, stops=(config.risk.stop_loss_pct,))
     clock = SystemClock()
-    bars = load_bars(args, environ, clock=clock, warmup=grid.warmup_bars)
-    plan = plan_windows(pd.DatetimeIndex(bars.frame.index), first=grid.warmup_bars - 1,
-                        train=train, test=test, mode=args.mode)
-    conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
-    from backtest.compile_notice import announce_first_compile
+    tap = ChunkTap(engine_from_args(args))  # keeps the figures the across ranking reads
+    try:
+        markets = load_markets(args, environ, clock=clock, warmup=grid.warmup_bars)
+        plans = [plan_windows(pd.DatetimeIndex(m.frame.index), first=grid.warmup_bars - 1,
+                              train=train, test=test, mode=args.mode) for m in markets]
+        conviction = ScorerSettings.from_env(
+            {**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
+        from backtest.compile_notice import announce_first_compile
 
-    announce_first_compile()
-    with ChunkProgress(len(grid.combos), "walk-forward") as on_chunk:
-        result = run_walkforward(
-            bars.frame, grid, config, plan, timeframe=bars.timeframe, metric=args.metric,
-            rank_by=Sizing(args.rank_by), min_trades=args.rank_min_trades,
-            conviction=conviction, pbo_blocks=args.pbo_blocks, chunk_size=args.chunk_size,
-            on_chunk=on_chunk)
+        announce_first_compile()
+        with ChunkProgress(len(grid.combos) * len(markets), "walk-forward") as on_chunk:
+            results = run_walkforwards(
+                [(m.frame, p) for m, p in zip(markets, plans, strict=True)], grid, config,
+                timeframe=markets[0].timeframe, metric=args.metric,
+                rank_by=Sizing(args.rank_by), min_trades=args.rank_min_trades,
+                conviction=conviction, pbo_blocks=args.pbo_blocks,
+                chunk_size=args.chunk_size, on_chunk=on_chunk, engine=tap)
+    finally:
+        close_engine(tap.inner)
+    docs, passed = [], True
+    for result, bars in zip(results, markets, strict=True):
+        doc, ok = _market(args, environ, result, bars, clock, conviction,
+                          several=len(markets) > 1)
+        docs.append(doc)
+        passed = passed and ok
+    _print(args, results, docs, tap)
+    return 0 if passed else 3
+
+
+def _market(
+    args: argparse.Namespace, environ: Mapping[str, str], result: WalkForwardResult, bars: Any,
+    clock: Clock, conviction: float, *, several: bool,
+) -> tuple[dict[str, Any], bool]:
+    # One market's document and files, as a run on it alone makes them; and whether it passed.
+    from backtest.walkforward_summary import summary
+
     gates = judge(result, args)
     doc = summary(result, gates)
     doc.update(symbol=bars.symbol, source=bars.source, conviction=conviction)
     checks_passed = _checks_passed(result, bars.frame)
     doc["files"] = _write_files(args, environ, result, gates, doc, clock, bars,
-                                checks_passed=checks_passed)
+                                checks_passed=checks_passed, several=several)
+    return doc, bool(doc["gates_passed"] and checks_passed)
+
+
+def _print(args: argparse.Namespace, results: list[WalkForwardResult],
+           docs: list[dict[str, Any]], tap: Any) -> None:
+    # One market: its document or table as ever; several: each, then the across block.
+    from backtest.walkforward_table import print_table
+
+    if len(docs) == 1:
+        if args.json:
+            print(json.dumps(docs[0], indent=2, allow_nan=False))
+        else:
+            print_table(docs[0])
+        return
+    from backtest.research_across import print_walkforward_across, walkforward_across
+
+    across = walkforward_across(results, next_figures(results, tap), docs)
     if args.json:
-        print(json.dumps(doc, indent=2, allow_nan=False))
-    else:
+        print(json.dumps({"markets": docs, "across": across}, indent=2, allow_nan=False))
+        return
+    for doc in docs:
         print_table(doc)
-    return 0 if doc["gates_passed"] and checks_passed else 3
+        print()
+    print_walkforward_across(across, docs[0])
+
+
+def next_figures(results: list[WalkForwardResult], tap: Any) -> list[Any]:
+    """Each market's figures of every combination on its next training window (the last span
+    of ``backtest.walkforward_kernel.walkforward_chunk``'s figures), checked against its pick."""
+    import numpy as np
+
+    from backtest.sweep_kernel import ranking
+
+    out = []
+    for m, result in enumerate(results):
+        figures = np.concatenate([c[0] for c in tap.market(m)])[:, -1]
+        if int(ranking(figures, result.metric, min_trades=result.min_trades)[0]) \
+                != result.next_pick:
+            raise RuntimeError("the walk-forward's chunks no longer end with the next "
+                               "training window's figures (walkforward_kernel changed)")
+        out.append(figures)
+    return out
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -176,7 +252,7 @@ def _checks_passed(result: WalkForwardResult, frame: Any) -> bool:
 def _write_files(
     args: argparse.Namespace, environ: Mapping[str, str], result: WalkForwardResult,
     gates: tuple[GateResult, ...], doc: dict[str, Any], clock: Clock, bars: Any, *,
-    checks_passed: bool,
+    checks_passed: bool, several: bool = False,
 ) -> dict[str, str]:
     from backtest.kelly_store import default_results_path
     from backtest.walkforward_save import forget_evidence, save_evidence, write_params_file
@@ -188,9 +264,18 @@ def _write_files(
     else:
         forget_evidence(target, result, bars)
     if args.params_out:
-        files["params"] = str(write_params_file(args.params_out, result, args.strategy))
+        files["params"] = str(write_params_file(_own(args.params_out, bars, several), result,
+                                                args.strategy))
     if args.report:
         from backtest.walkforward_report import write_walkforward_report
 
-        files["report"] = str(write_walkforward_report(args.report, result, doc))
+        files["report"] = str(write_walkforward_report(_own(args.report, bars, several),
+                                                       result, doc))
     return files
+
+
+def _own(path: str, bars: Any, several: bool) -> str | Path:
+    # With several markets each writes FILE_<SYMBOL> beside FILE.
+    from backtest.research_markets import market_path
+
+    return market_path(path, bars.symbol) if several else path

@@ -85,8 +85,8 @@ def _window(result: WalkForwardResult, pick: Any) -> dict[str, Any]:
         "test": _span(result, w.test_start, w.test_stop),
         "params": grid.row(grid.combos[pick.combo]),
         "eligible_combinations": pick.eligible,
-        "in_sample": _figures(pick.in_sample),
-        "out_of_sample": _figures(pick.out_of_sample),
+        "in_sample": figures_json(pick.in_sample),
+        "out_of_sample": figures_json(pick.out_of_sample),
         "out_of_sample_rank": pick.oos_rank,
         "stitched": _stitched_window(result, w.test_start, w.test_stop),
     }
@@ -134,7 +134,8 @@ def _span(result: WalkForwardResult, a: int, b: int) -> dict[str, Any]:
             "bars": b - a}
 
 
-def _figures(figs: np.ndarray) -> dict[str, Any]:
+def figures_json(figs: np.ndarray) -> dict[str, Any]:
+    """A run's figures (a row of the sweep's figures) as the windows' JSON gives them."""
     return {"total_return_pct": float(figs[F_RETURN]), "sharpe": float(figs[F_SHARPE]),
             "max_drawdown_pct": float(figs[F_MAX_DD]), "trades": int(figs[F_TRADES])}
 
