@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from core.errors import ConfigError
 from core.secrets import Secret, redact, secret_from_env
-from remote.telegram_bot import CommandBot, CommandSettings
+from remote.telegram_access import CommandSettings
+from remote.telegram_bot import CommandBot
 from trading.alerts import TELEGRAM_API
 
 log = logging.getLogger(__name__)

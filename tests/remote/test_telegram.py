@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import ConfigError
 from remote.telegram import STOP_S, command_settings, telegram_commands
-from remote.telegram_bot import DenialLimiter
+from remote.telegram_access import DenialLimiter
 from tests.remote.fake_telegram import TOKEN, FakeTelegram
 from tests.remote.telegram_fixtures import (
     FRIEND,
