@@ -16,8 +16,8 @@ import pytest
 from backtest.engine import BacktestConfig
 from backtest.sweep_grid import Combo, build_grid, parse_grid
 from backtest.sweep_kernel import F_MAX_DD, F_RETURN, F_SHARPE, F_TRADES, SweepResult
-from backtest.sweep_run import run_sweep
 from backtest.sweep_report import STOP, heatmap_axes
+from backtest.sweep_run import run_sweep
 from backtest.sweep_signals import seed_source, strategy_source
 from core.errors import ConfigError
 from data import load_ohlcv, synthetic_ohlcv
