@@ -64,13 +64,13 @@ def sweep_across(results: Sequence[SweepResult], docs: Sequence[Mapping[str, Any
             "top": _top(results[0].grid, across, [d["symbol"] for d in docs], top)}
 
 
-def walkforward_across(results: Sequence[WalkForwardResult], next_figures: Sequence[np.ndarray],
+def walkforward_across(results: Sequence[WalkForwardResult],
                        docs: Sequence[Mapping[str, Any]], *, top: int = 10) -> dict[str, Any]:
-    """The grid point that ranks best on every market's next training window, with each
-    market's own next pick beside it. ``next_figures``: each market's (combinations, figures)
-    on its next training window at the ranked sizing."""
+    """The grid point that ranks best on every market's next training window (its
+    ``next_figures``, at the ranked sizing), with each market's own next pick beside it."""
     from backtest.walkforward_summary import figures_json
 
+    next_figures = [r.next_figures for r in results]
     first = results[0]
     across = rank_across(next_figures, first.metric, min_trades=first.min_trades)
     best = int(across.order[0])

@@ -22,12 +22,10 @@ import glob
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from backtest.cli_data import Bars, load_bars
-from backtest.engines import ChunkFn, Done, Engine, Task
 from backtest.sweep_kernel import METRICS, ranking
 from core.clock import Clock
 from core.errors import ConfigError
@@ -108,26 +106,3 @@ def places(figures: np.ndarray, metric: str, *, min_trades: int = 0) -> np.ndarr
     out = np.empty(len(figures), dtype=np.int64)
     out[ranking(figures, metric, min_trades=min_trades)] = np.arange(1, len(figures) + 1)
     return out
-
-
-class ChunkTap:
-    """An engine that runs tasks on another and keeps their results: the walk-forward's
-    figures on each span, which its result does not carry (only the picks made from them)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.name = engine.name
-        self.inner = engine
-        self.tasks: list[Task] = []
-        self.results: list[Any] = []
-
-    def map(self, fn: ChunkFn[Any], inputs: Sequence[Any], tasks: Sequence[Task],
-            on_done: Done | None = None) -> list[Any]:
-        """The inner engine's map; the tasks and results are kept."""
-        results = self.inner.map(fn, inputs, tasks, on_done)
-        self.tasks, self.results = list(tasks), list(results)
-        return results
-
-    def market(self, m: int) -> list[Any]:
-        """Market ``m``'s results in combination order."""
-        return [r for (owner, _, _), r in zip(self.tasks, self.results, strict=True)
-                if owner == m]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,9 @@ class WalkForwardResult:
     pbo: Pbo | None
     bootstrap: Bootstrap | None
     buy_and_hold: pd.Series  # the close over the test windows, scaled to init_cash
+    # Every combination's figures on the next training window (the one next_pick ranks
+    # first), at the ranked sizing: what a ranking across several markets reads.
+    next_figures: np.ndarray = field(repr=False, compare=False)
 
     @property
     def test_span(self) -> tuple[int, int]:
@@ -169,6 +172,7 @@ def _result(
         pbo=pbo_cscv(blocks, np.diff(edges)) if len(grid.combos) > 1 else None,
         bootstrap=bootstrap_trades(account_trade_returns(stitched.raw, pipeline.init_cash)),
         buy_and_hold=_buy_and_hold(stitched, pipeline.init_cash),
+        next_figures=figures[:, 2 * n_win].copy(),
     )
 
 

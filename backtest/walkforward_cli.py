@@ -117,7 +117,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from backtest.cli_run import config_from_args
     from backtest.engine import Sizing
     from backtest.engines import close_engine, engine_from_args
-    from backtest.research_markets import ChunkTap, load_markets
+    from backtest.research_markets import load_markets
     from backtest.sweep import ChunkProgress, grid_from_args
     from backtest.walkforward import run_walkforwards
     from backtest.walkforward_windows import parse_length, plan_windows
@@ -130,7 +130,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     config = config_from_args(args)
     grid = grid_from_args(args, config.strategy, stops=(config.risk.stop_loss_pct,))
     clock = SystemClock()
-    tap = ChunkTap(engine_from_args(args))  # keeps the figures the across ranking reads
+    engine = engine_from_args(args)
     try:
         markets = load_markets(args, environ, clock=clock, warmup=grid.warmup_bars)
         plans = [plan_windows(pd.DatetimeIndex(m.frame.index), first=grid.warmup_bars - 1,
@@ -146,16 +146,16 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 timeframe=markets[0].timeframe, metric=args.metric,
                 rank_by=Sizing(args.rank_by), min_trades=args.rank_min_trades,
                 conviction=conviction, pbo_blocks=args.pbo_blocks,
-                chunk_size=args.chunk_size, on_chunk=on_chunk, engine=tap)
+                chunk_size=args.chunk_size, on_chunk=on_chunk, engine=engine)
     finally:
-        close_engine(tap.inner)
+        close_engine(engine)
     docs, passed = [], True
     for result, bars in zip(results, markets, strict=True):
         doc, ok = _market(args, environ, result, bars, clock, conviction,
                           several=len(markets) > 1)
         docs.append(doc)
         passed = passed and ok
-    _print(args, results, docs, tap)
+    _print(args, results, docs)
     return 0 if passed else 3
 
 
@@ -176,7 +176,7 @@ def _market(
 
 
 def _print(args: argparse.Namespace, results: list[WalkForwardResult],
-           docs: list[dict[str, Any]], tap: Any) -> None:
+           docs: list[dict[str, Any]]) -> None:
     # One market: its document or table as ever; several: each, then the across block.
     from backtest.walkforward_table import print_table
 
@@ -188,7 +188,7 @@ def _print(args: argparse.Namespace, results: list[WalkForwardResult],
         return
     from backtest.research_across import print_walkforward_across, walkforward_across
 
-    across = walkforward_across(results, next_figures(results, tap), docs)
+    across = walkforward_across(results, docs)
     if args.json:
         print(json.dumps({"markets": docs, "across": across}, indent=2, allow_nan=False))
         return
@@ -196,24 +196,6 @@ def _print(args: argparse.Namespace, results: list[WalkForwardResult],
         print_table(doc)
         print()
     print_walkforward_across(across, docs[0])
-
-
-def next_figures(results: list[WalkForwardResult], tap: Any) -> list[Any]:
-    """Each market's figures of every combination on its next training window (the last span
-    of ``backtest.walkforward_kernel.walkforward_chunk``'s figures), checked against its pick."""
-    import numpy as np
-
-    from backtest.sweep_kernel import ranking
-
-    out = []
-    for m, result in enumerate(results):
-        figures = np.concatenate([c[0] for c in tap.market(m)])[:, -1]
-        if int(ranking(figures, result.metric, min_trades=result.min_trades)[0]) \
-                != result.next_pick:
-            raise RuntimeError("the walk-forward's chunks no longer end with the next "
-                               "training window's figures (walkforward_kernel changed)")
-        out.append(figures)
-    return out
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
