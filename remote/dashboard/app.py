@@ -11,7 +11,9 @@ digits in a JSON string, never through a float (``control.json_value``, as ``sta
 # and the dependencies are closures over this app's guard, defined inside the functions.
 import json
 import logging
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -35,6 +37,8 @@ from trading import control
 log = logging.getLogger(__name__)
 
 MAX_POINTS: Final = 2000  # an SVG polyline a phone still draws at once
+SNAPSHOT_S: Final = 1.0  # an answer is served again for this long (the page polls every 3 s)
+MAX_KEPT: Final = 64
 _ASSETS: Final = {"/": ("index.html", "text/html; charset=utf-8"),
                   "/static/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
                   "/static/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
@@ -86,7 +90,7 @@ def create_app(*, mode: str, journal_path: Path, tokens: tuple[Token, ...], bind
     reads = _Reads(mode=mode, journal_path=journal_path, clock=clock)
     _add_pages(app)
     _add_reads(app, reads, guard)
-    _add_commands(app, guard, mode=mode, journal_path=journal_path)
+    _add_commands(app, guard, reads, mode=mode, journal_path=journal_path)
     app.add_middleware(_Headers, loopback_only=is_loopback(bind_host))
     return app
 
@@ -135,10 +139,37 @@ class _Guard:
 
 
 class _Reads:
-    """The read side: one JournalReader per request, in the thread serving it."""
+    """The read side: one JournalReader per request, in the thread serving it, and each answer
+    kept for SNAPSHOT_S. However many clients poll however often, the journal is read at most
+    once a second per question: the bot's process is never the dashboard's to slow down."""
 
-    def __init__(self, *, mode: str, journal_path: Path, clock: Clock) -> None:
+    def __init__(self, *, mode: str, journal_path: Path, clock: Clock,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.mode, self.path, self.clock = mode, journal_path, clock
+        self._monotonic = monotonic
+        self._kept: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def answer(self, request: Request, read: Callable[[JournalReader], object]) -> Response:
+        """``read`` over a fresh reader, as JSON; the same bytes again within SNAPSHOT_S."""
+        key = f"{request.url.path}?{request.url.query}"
+        now = self._monotonic()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is None or now - kept[0] >= SNAPSHOT_S:
+            with self.reader() as r:
+                body = _dumps(read(r))
+            kept = (now, body)
+            with self._lock:
+                if len(self._kept) >= MAX_KEPT:  # many distinct queries: start again
+                    self._kept.clear()
+                self._kept[key] = kept
+        return Response(kept[1], media_type="application/json")
+
+    def forget(self) -> None:
+        """Drop every kept answer (a command was just queued: show it at once)."""
+        with self._lock:
+            self._kept.clear()
 
     @contextmanager
     def reader(self) -> Iterator[JournalReader]:
@@ -151,9 +182,12 @@ class _Reads:
             yield reader
 
 
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, default=control.json_value, separators=(",", ":")).encode()
+
+
 def _json(value: object, status: int = 200) -> Response:
-    return Response(json.dumps(value, default=control.json_value, separators=(",", ":")),
-                    status_code=status, media_type="application/json")
+    return Response(_dumps(value), status_code=status, media_type="application/json")
 
 
 def _rows(items: list[Any]) -> list[dict[str, Any]]:
@@ -181,68 +215,69 @@ def _add_reads(app: FastAPI, reads: _Reads, guard: _Guard) -> None:
     Reader = Annotated[Token | None, Depends(may_read)]
 
     @app.get("/api/status", tags=["read"])
-    def status(_: Reader, last: Annotated[int, Query(ge=1, le=200)] = 10) -> Response:
+    def status(request: Request, _: Reader,
+               last: Annotated[int, Query(ge=1, le=200)] = 10) -> Response:
         """Exactly `python main.py status --json`'s document."""
-        with reads.reader() as r:
-            view = control.read_status(r, mode=reads.mode, now=reads.clock.now(), last=last)
-        return _json(control.status_json(view))
+        return reads.answer(request, lambda r: control.status_json(control.read_status(
+            r, mode=reads.mode, now=reads.clock.now(), last=last)))
 
     @app.get("/api/positions", tags=["read"])
-    def positions(_: Reader) -> Response:
+    def positions(request: Request, _: Reader) -> Response:
         """Open positions from the fills, with the stop resting for each."""
-        with reads.reader() as r:
-            return _json({"positions": _rows(control.positions(r))})
+        return reads.answer(request, lambda r: {"positions": _rows(control.positions(r))})
 
     @app.get("/api/daily", tags=["read"])
-    def daily(_: Reader, days: Annotated[int, Query(ge=1, le=366)] = 14) -> Response:
+    def daily(request: Request, _: Reader,
+              days: Annotated[int, Query(ge=1, le=366)] = 14) -> Response:
         """P&L per UTC day (by bar time), newest first."""
-        with reads.reader() as r:
-            return _json({"days": _rows(control.daily(r, days=days))})
+        return reads.answer(request, lambda r: {"days": _rows(control.daily(r, days=days))})
 
     @app.get("/api/equity", tags=["read"])
-    def equity(_: Reader, points: Annotated[int, Query(ge=2, le=MAX_POINTS)] = MAX_POINTS,
-               ) -> Response:
+    def equity(request: Request, _: Reader,
+               points: Annotated[int, Query(ge=2, le=MAX_POINTS)] = MAX_POINTS) -> Response:
         """The account's equity and drawdown, at most `points` buckets (columns: t, equity
         of the bucket's last mark, low, high, worst drawdown as a fraction)."""
-        with reads.reader() as r:
-            marks, rows = r.equity_sampled(points)
-        columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
-        return _json({"marks": marks, **dict(zip(
-            ("t", "equity", "low", "high", "drawdown"), map(list, columns), strict=True))})
+        return reads.answer(request, lambda r: _equity(r, points))
 
     @app.get("/api/decisions", tags=["read"])
-    def decisions(_: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    def decisions(request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 20,
                   symbol: str | None = None) -> Response:
         """The latest decisions with their reasons, newest first."""
-        with reads.reader() as r:
-            return _json({"decisions": _rows(r.recent_decisions(limit, symbol))})
+        return reads.answer(request, lambda r: {
+            "decisions": _rows(r.recent_decisions(limit, symbol))})
 
     @app.get("/api/halts", tags=["read"])
-    def halts(_: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:
+    def halts(request: Request, _: Reader,
+              limit: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:
         """Kill switches in force now, and the latest halts, resumes and overrides."""
-        with reads.reader() as r:
-            in_force = r.halts_in_force(_as_of(r, reads))
-            return _json({"in_force": _rows(in_force), "halts": _rows(r.recent_halts(limit))})
+        return reads.answer(request, lambda r: {
+            "in_force": _rows(r.halts_in_force(_as_of(r, reads))),
+            "halts": _rows(r.recent_halts(limit))})
 
     @app.get("/api/commands", tags=["read"])
-    def commands(_: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:
+    def commands(request: Request, _: Reader,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:
         """The latest operator commands: who sent them, why, and the bot's ack."""
-        with reads.reader() as r:
-            return _json({"commands": _rows(r.recent_commands(limit)),
-                          "pending": len(r.pending_commands())})
+        return reads.answer(request, lambda r: {
+            "commands": _rows(r.recent_commands(limit)), "pending": len(r.pending_commands())})
 
     @app.get("/api/llm", tags=["read"])
-    def llm(_: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    def llm(request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50,
             days: Annotated[int, Query(ge=1, le=366)] = 14) -> Response:
         """The latest LLM scorer calls with their cost, and the cost per UTC day."""
-        with reads.reader() as r:
-            calls, per_day = r.recent_llm_calls(limit), r.llm_cost_by_day(days)
-        return _json({
-            "calls": [dict(zip(_LLM_CALL, c, strict=True)) for c in calls],
-            "days": [dict(zip(("day", "calls", "tokens_in", "tokens_out", "cost_usd"), d,
-                              strict=True)) for d in per_day]})
+        return reads.answer(request, lambda r: {
+            "calls": [dict(zip(_LLM_CALL, c, strict=True)) for c in r.recent_llm_calls(limit)],
+            "days": [dict(zip(_LLM_DAY, d, strict=True)) for d in r.llm_cost_by_day(days)]})
 
 
+def _equity(r: JournalReader, points: int) -> dict[str, object]:
+    marks, rows = r.equity_sampled(points)
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    return {"marks": marks, **dict(zip(("t", "equity", "low", "high", "drawdown"),
+                                       map(list, columns), strict=True))}
+
+
+_LLM_DAY: Final = ("day", "calls", "tokens_in", "tokens_out", "cost_usd")
 _LLM_CALL: Final = ("id", "at", "symbol", "bar_time", "provider", "model", "source",
                     "latency_s", "tokens_in", "tokens_out", "cost_usd", "fallback_reason")
 
@@ -255,7 +290,8 @@ def _as_of(r: JournalReader, reads: _Reads) -> datetime:
     return account.at if replay and account is not None else reads.clock.now()
 
 
-def _add_commands(app: FastAPI, guard: _Guard, *, mode: str, journal_path: Path) -> None:
+def _add_commands(app: FastAPI, guard: _Guard, reads: _Reads, *, mode: str,
+                  journal_path: Path) -> None:
     Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_Guard.bearer)]
 
     def may_command(request: Request, credentials: Bearer) -> Token:
@@ -276,6 +312,7 @@ def _add_commands(app: FastAPI, guard: _Guard, *, mode: str, journal_path: Path)
                                   symbol=body.symbol or None)
         except ConfigError as e:
             raise HTTPException(422, str(e)) from None
+        reads.forget()
         log.warning("dashboard: %s queued %s #%d: %s", posted.actor, posted.kind,
                     posted.command_id, posted.reason)
         return _json({k: v for k, v in asdict(posted).items() if k != "in_force"}, 201)
