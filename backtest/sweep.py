@@ -178,11 +178,10 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     grid = grid_from_args(args, strategy)
     base = BacktestConfig(init_cash=args.init_cash, fee=args.fees, slippage=args.slippage,
                           strategy=strategy)
-    engine = engine_from_args(args)
+    markets = load_markets(args, environ, clock=SystemClock(), warmup=grid.warmup_bars)
+    conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
+    engine = engine_from_args(args)  # after the data: a typo costs no cluster start
     try:
-        markets = load_markets(args, environ, clock=SystemClock(), warmup=grid.warmup_bars)
-        conviction = ScorerSettings.from_env(
-            {**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
         with ChunkProgress(len(grid.combos) * len(markets)) as on_chunk:
             results = run_sweeps([m.frame for m in markets], grid, base,
                                  timeframe=markets[0].timeframe, in_sample=args.in_sample,

@@ -130,13 +130,12 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     config = config_from_args(args)
     grid = grid_from_args(args, config.strategy, stops=(config.risk.stop_loss_pct,))
     clock = SystemClock()
-    engine = engine_from_args(args)
+    markets = load_markets(args, environ, clock=clock, warmup=grid.warmup_bars)
+    plans = [plan_windows(pd.DatetimeIndex(m.frame.index), first=grid.warmup_bars - 1,
+                          train=train, test=test, mode=args.mode) for m in markets]
+    conviction = ScorerSettings.from_env({**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
+    engine = engine_from_args(args)  # after the data and windows: a typo costs no cluster start
     try:
-        markets = load_markets(args, environ, clock=clock, warmup=grid.warmup_bars)
-        plans = [plan_windows(pd.DatetimeIndex(m.frame.index), first=grid.warmup_bars - 1,
-                              train=train, test=test, mode=args.mode) for m in markets]
-        conviction = ScorerSettings.from_env(
-            {**environ, "SCORER_PROVIDER": "fixed"}).fixed_conviction
         from backtest.compile_notice import announce_first_compile
 
         announce_first_compile()
