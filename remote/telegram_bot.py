@@ -140,7 +140,7 @@ class CommandBot:
             trades = reader.trades()
             shown = trades[-_REPORT_TRADES:]
             # exit_reasons only calls find_order, which the read-only reader has too.
-            reasons = exit_reasons(reader, shown)  # type: ignore[arg-type]
+            reasons = exit_reasons(reader, shown)
             halts = reader.recent_halts(MAX_HALT_ROWS)
         blocks = report_blocks(trades, last=0, where=self._mode, exits=reasons, halts=halts)
         # Its headline lines (trades, P&L per currency, halts) without the wide tables.

@@ -20,6 +20,7 @@ from core.domain import OrderKind
 from core.errors import ConfigError
 from core.files import write_atomically
 from journal import HaltRow, Journal, Trade
+from journal.queries import JournalQueries
 from trading.operator import Block, Section
 
 # Halts are a few a day at most: a year of them is still a small read.
@@ -46,7 +47,7 @@ def export_fills(journal: Journal, path: Path) -> int:
         raise ConfigError(f"cannot write the CSV export {path}: {e.strerror or e}") from e
 
 
-def exit_reasons(journal: Journal, trades: Sequence[Trade]) -> dict[int, str]:
+def exit_reasons(journal: JournalQueries, trades: Sequence[Trade]) -> dict[int, str]:
     """Why each closed trade in ``trades`` closed, by trade number, from its closing order."""
     reasons: dict[int, str] = {}
     for trade in trades:

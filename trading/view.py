@@ -115,7 +115,7 @@ def refresh_status(loop: TradingLoop, broker: Broker) -> LoopStatus:
     """The loop's status with what is held, the kill switches and the closes as they are now."""
     # Any book with the loop's fields will do; one without a pause field has none in force.
     loop.status.refresh(broker, manual_halt=loop.book.manual_halt,
-                        manual_pause=getattr(loop.book, "manual_pause", ""), risk=loop.risk,
+                        manual_pause=loop.book.manual_pause, risk=loop.risk,
                         closes=loop.book.last_close)
     return loop.status
 

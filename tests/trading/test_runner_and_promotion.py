@@ -48,6 +48,10 @@ class FlakyLoop:
         self._stop = stop
         self.guards = 0
 
+    def poll_commands(self) -> int:
+        """No operator commands here."""
+        return 0
+
     def step(self) -> int:
         if self.left:
             self.left -= 1

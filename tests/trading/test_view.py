@@ -237,7 +237,8 @@ def test_a_new_width_redraws_on_a_cleared_screen() -> None:
 def fake_loop(manual_halt: str = "") -> Any:
     status = LoopStatus(symbols={ETH: SymbolStatus(ETH)})
     return SimpleNamespace(status=status, risk=RiskManager(RiskConfig(), 1000.0),
-                           book=SimpleNamespace(manual_halt=manual_halt, last_close={}))
+                           book=SimpleNamespace(manual_halt=manual_halt, manual_pause="",
+                                                last_close={}))
 
 
 class Holding:
