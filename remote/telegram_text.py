@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from html import escape
 from typing import Final
 
 from journal import Command, Trade
+from trading import formats
 from trading.control import STALL_BARS, DayPnl, OpenPosition, Posted, StatusView
+from trading.formats import ago as _ago
+from trading.formats import num as _num
+from trading.formats import px as _px
 
 # Telegram refuses a message over 4096 characters; an answer is cut well below.
 MAX_ANSWER: Final = 3500
@@ -137,19 +140,4 @@ def _plain(text: str) -> str:
 
 
 def _when(t: datetime | None) -> str:
-    return "-" if t is None else f"{t:%Y-%m-%d %H:%M} UTC"
-
-
-def _num(x: Decimal | float | None, spec: str = ",.2f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def _px(x: Decimal | None) -> str:
-    # Prices and amounts by significant digits, as the CLI: 2 decimals would hide 0.0001 BTC.
-    return _num(x, ",.8g")
-
-
-def _ago(seconds: float) -> str:
-    s = max(0, int(seconds))
-    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m {s % 60}s" if m else f"{s}s"
+    return formats.when(t, seconds=False)  # a phone's line: minutes are enough

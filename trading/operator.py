@@ -16,8 +16,6 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +27,10 @@ from journal import CommandKind, EquityRow, HaltInForce, Journal, RunMode
 from journal.reader import JournalReader
 from trading import control
 from trading.control import STALL_BARS, LastBar, StatusView, read_status
+from trading.formats import ago as _ago
+from trading.formats import num as _num
+from trading.formats import px as _px
+from trading.formats import when as _when
 
 MODES: Final = tuple(m.value for m in RunMode)
 _CommandFn = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -321,22 +323,3 @@ def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return int(text)
-
-
-def _when(t: datetime | None) -> str:
-    return "-" if t is None else f"{t:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _num(x: Decimal | float | None, spec: str = ",.2f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def _px(x: Decimal | None) -> str:
-    # Prices and amounts by significant digits: 2 decimals would hide a 0.0001 coin.
-    return _num(x, ",.8g")
-
-
-def _ago(seconds: float) -> str:
-    s = max(0, int(seconds))
-    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m {s % 60}s" if m else f"{s}s"

@@ -21,6 +21,7 @@ from core.errors import ConfigError
 from core.files import write_atomically
 from journal import HaltRow, Journal, Trade
 from journal.queries import JournalQueries
+from trading.formats import px as _px
 from trading.operator import Block, Section
 
 # Halts are a few a day at most: a year of them is still a small read.
@@ -152,8 +153,3 @@ def _held(t: Trade) -> str:
 
 def _minute(t: datetime | None) -> str:
     return "-" if t is None else f"{t:%Y-%m-%d %H:%M}"
-
-
-def _px(x: Decimal | None) -> str:
-    # Prices and amounts by significant digits: 2 decimals would hide a 0.0001 coin.
-    return "-" if x is None else format(x, ",.8g")
