@@ -8,8 +8,6 @@ test (TRADINGBOT_REQUIRE_SHARED_DATA, as .ci/run sets; .ci/run installs them).
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,48 +16,17 @@ import pytest
 
 from backtest.report_page import write_backtest_report
 from tests.backtest.report_fixture import sample_page
+from tests.browser import chromium
 
-# No network here, and none wanted: these stop Chromium calling Google at start-up.
-CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1366,768",
-)
 LOAD_TIMEOUT_S = 60.0
-
-
-def _missing(what: str) -> None:
-    if os.environ.get("TRADINGBOT_REQUIRE_SHARED_DATA"):
-        pytest.fail(f"CI requires {what} for the browser test of the report (.ci/run installs "
-                    "chromium and chromium-driver; requirements-dev.txt has selenium)")
-    pytest.skip(f"{what} is not installed: the report's browser test needs it "
-                "(apt-get install chromium chromium-driver; pip install selenium)")
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A headless Chromium at 1366x768 with a new empty profile, logging the console."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        _missing("chromium" if chromium is None else "chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit chromedriver: Selenium Manager would otherwise try to download one.
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(LOAD_TIMEOUT_S)
-    try:
+    with chromium(tmp_path_factory.mktemp("profile"), purpose="the report's browser test",
+                  load_timeout_s=LOAD_TIMEOUT_S) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ Skipped when Chromium, chromedriver or selenium is missing, unless CI asks for e
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 from journal.reader import JournalReader
 from remote.dashboard.server import Served
+from tests.browser import chromium
 from tests.remote.test_dashboard_support import (
     OPERATOR_SECRET,
     TOKENS,
@@ -27,49 +26,18 @@ from tests.remote.test_dashboard_support import (
 )
 
 __all__ = ["replay"]  # the fixture, imported for the tests below
-# No network here, and none wanted: these stop Chromium calling Google at start-up.
-CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1366,768",
-)
 WAIT_S = 30.0
 SECTIONS = ("account-section", "equity-section", "positions-section", "decisions-section",
             "halts-section", "commands-section", "llm-section", "controls-section")
 REASON = "exchange maintenance at 14:00"
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("TRADINGBOT_REQUIRE_SHARED_DATA"):
-        pytest.fail(f"CI requires {what} for the dashboard's browser test (.ci/run installs "
-                    "chromium and chromium-driver; requirements-dev.txt has selenium)")
-    pytest.skip(f"{what} is not installed: the dashboard's browser test needs it")
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A headless Chromium at 1366x768 with a new empty profile, logging the console."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        _missing("chromium" if chromium is None else "chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit chromedriver: Selenium Manager would otherwise try to download one.
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chromium(tmp_path_factory.mktemp("profile"), purpose="the dashboard's browser test",
+                  load_timeout_s=WAIT_S) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
