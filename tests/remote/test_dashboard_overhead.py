@@ -2,7 +2,10 @@
 polling the API every 0.2 s for the whole replay, against the same replay without it.
 
 Runs are interleaved (plain, served, served, plain, ...) so that a machine getting busier
-weighs on both; the ratio of the medians must stay under 1.10. Each run is the whole command
+weighs on both, and each side is judged by its fastest run: on this shared 2-core machine
+whole runs of the same command vary by 15-20% (seen in CI: 2.85-3.52 s alone), which only ever
+adds time, while the dashboard's cost is in every run it serves, the fastest included. The
+ratio of the fastest runs must stay under 1.10. Each run is the whole command
 as a user starts it (start-up included, uvicorn's import too). The bot's output must never say
 "database is locked", and the client must really have been served all along.
 """
@@ -10,7 +13,6 @@ as a user starts it (start-up included, uvicorn's import too). The bot's output 
 from __future__ import annotations
 
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -136,15 +138,15 @@ def _ratio(tmp_path: Path, *, bars: int, rounds: int, dashboard: str,
                 assert poller.statuses == {200}, poller.statuses
                 # Polled for the whole replay: one round every POLL_S plus its own time.
                 assert poller.ok >= elapsed / (4 * POLL_S), (poller.ok, elapsed)
-    return statistics.median(served) / statistics.median(plain), plain, served
+    return min(served) / min(plain), plain, served
 
 
 def test_the_dashboard_beside_a_replay_slows_it_by_less_than_10_percent(tmp_path: Path,
                                                                          ) -> None:
     ratio, plain, served = _ratio(tmp_path, bars=3000, rounds=5, dashboard="process")
     print(f"\nreplay of 3,000 bars: alone {[f'{s:.2f}' for s in plain]} s, beside main.py "
-          f"dashboard polled every {POLL_S} s {[f'{s:.2f}' for s in served]} s; ratio of "
-          f"medians {ratio:.3f}")
+          f"dashboard polled every {POLL_S} s {[f'{s:.2f}' for s in served]} s; ratio of the "
+          f"fastest {ratio:.3f}")
     assert ratio < MAX_RATIO
 
 
@@ -155,6 +157,6 @@ def test_run_dashboard_in_the_replays_own_process_slows_it_by_less_than_10_perce
     # ~1 s) is inside the time: a long replay, so that the time per bar is what is compared.
     ratio, plain, served = _ratio(tmp_path, bars=20000, rounds=3, dashboard="inline")
     print(f"\nreplay of 20,000 bars: alone {[f'{s:.2f}' for s in plain]} s, with --dashboard "
-          f"polled every {POLL_S} s {[f'{s:.2f}' for s in served]} s; ratio of medians "
-          f"{ratio:.3f}")
+          f"polled every {POLL_S} s {[f'{s:.2f}' for s in served]} s; ratio of the "
+          f"fastest {ratio:.3f}")
     assert ratio < MAX_RATIO
