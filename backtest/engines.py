@@ -105,13 +105,25 @@ def add_engine_options(parser: Any) -> None:
                    "on this machine, the default; local: a throwaway one for this run)")
 
 
-def engine_from_args(args: Any) -> Engine:
-    """The engine the options ask for; ConfigError for --address without --engine ray."""
+def check_engine_args(args: Any) -> None:
+    """The engine options' mistakes, before any data is read (ConfigError, one line):
+    --address without --engine ray, Ray not installed, an unreachable HOST:PORT."""
+    from core.errors import ConfigError
+
     if args.engine != "ray":
         if args.address is not None:
-            from core.errors import ConfigError
-
             raise ConfigError("--address is for --engine ray (the local engine runs here)")
+        return
+    from backtest.ray_engine import check_address, import_ray
+
+    import_ray()
+    check_address(args.address or "auto")
+
+
+def engine_from_args(args: Any) -> Engine:
+    """The engine the options ask for (``check_engine_args`` first): connected, ready."""
+    check_engine_args(args)
+    if args.engine != "ray":
         return LocalEngine()
     from backtest.ray_engine import RayEngine
 

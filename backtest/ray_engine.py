@@ -63,7 +63,7 @@ class RayEngine:
     def __init__(self, address: str = "auto", *, num_cpus: int | None = None) -> None:
         self._ray = import_ray()
         self._started = False
-        _check_reachable(address)
+        check_address(address)
         if self._ray.is_initialized():
             return
         runtime_env = {"env_vars": worker_env()}
@@ -121,9 +121,9 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def _check_reachable(address: str) -> None:
-    """A HOST:PORT that does not answer within seconds is one line, before Ray's own long
-    retries; "auto" is looked up by Ray itself on this machine."""
+def check_address(address: str) -> None:
+    """ConfigError for a malformed --address, or a HOST:PORT that does not answer within
+    seconds (one line, before Ray's own long retries); "auto" is looked up by Ray itself."""
     if address in ("auto", "local"):
         return
     host, sep, port = address.rpartition(":")

@@ -163,7 +163,7 @@ def grid_from_args(
 def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """main.py's entry point for ``sweep``: run it, print the table or JSON; returns 0."""
     from backtest.engine import BacktestConfig
-    from backtest.engines import close_engine, engine_from_args
+    from backtest.engines import check_engine_args, close_engine, engine_from_args
     from backtest.research_markets import load_markets
     from backtest.sweep_run import run_sweeps
     from core.clock import SystemClock
@@ -174,6 +174,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         raise ConfigError("--top and --chunk-size must be at least 1")
     if args.rank_min_trades < 0:
         raise ConfigError("--rank-min-trades must be at least 0")
+    check_engine_args(args)  # before the data: a wrong engine option is one line at once
     strategy = strategy_from_args(args)
     grid = grid_from_args(args, strategy)
     base = BacktestConfig(init_cash=args.init_cash, fee=args.fees, slippage=args.slippage,

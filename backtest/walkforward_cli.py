@@ -116,7 +116,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
     from backtest.cli_run import config_from_args
     from backtest.engine import Sizing
-    from backtest.engines import close_engine, engine_from_args
+    from backtest.engines import check_engine_args, close_engine, engine_from_args
     from backtest.research_markets import load_markets
     from backtest.sweep import ChunkProgress, grid_from_args
     from backtest.walkforward import run_walkforwards
@@ -125,6 +125,7 @@ def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from signals.scorer_settings import ScorerSettings
 
     _check_numbers(args)
+    check_engine_args(args)  # before the data: a wrong engine option is one line at once
     train, test = parse_length(args.train, "train"), parse_length(args.test, "test")
     args.sizing = "pipeline"  # config_from_args reads it; the test windows run the pipeline
     config = config_from_args(args)
