@@ -41,7 +41,15 @@ SNAPSHOT_S: Final = 1.0  # an answer is served again for this long (the page pol
 MAX_KEPT: Final = 64
 _ASSETS: Final = {"/": ("index.html", "text/html; charset=utf-8"),
                   "/static/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
-                  "/static/dashboard.css": ("dashboard.css", "text/css; charset=utf-8")}
+                  "/static/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+                  "/docs": ("docs.html", "text/html; charset=utf-8"),
+                  "/static/docs.js": ("docs.js", "text/javascript; charset=utf-8")}
+# Swagger UI's own files for /docs, from the fastapi-offline package (FastAPI's default /docs
+# would load them from a CDN).
+_SWAGGER: Final = {"/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.js",
+                                                  "text/javascript; charset=utf-8"),
+                   "/docs/swagger-ui.css": ("swagger-ui.css", "text/css; charset=utf-8"),
+                   "/docs/favicon.png": ("favicon.png", "image/png")}
 # Everything the page needs is served here: no CDN, no inline script, no other origin.
 _HEADERS: Final = (
     (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -81,7 +89,8 @@ def create_app(*, mode: str, journal_path: Path, tokens: tuple[Token, ...], bind
                clock: Clock, limiter: FailureLimiter | None = None) -> FastAPI:
     """The app over the ``mode`` journal at ``journal_path``; ``bind_host`` is the address it
     listens on (a loopback one answers only to a loopback Host name: no DNS rebinding)."""
-    # FastAPI's /docs and /redoc load their scripts from a CDN: off. /openapi.json stays.
+    # FastAPI's /docs and /redoc load their scripts from a CDN: off; /docs is served here
+    # instead, with Swagger UI's files from this app (_add_pages).
     app = FastAPI(title="tradingbot dashboard", version="1", docs_url=None, redoc_url=None,
                   description="The bot's journal, read-only, and the operator's commands. "
                   "Send a token as `Authorization: Bearer <secret>` "
@@ -197,6 +206,8 @@ def _rows(items: list[Any]) -> list[dict[str, Any]]:
 def _add_pages(app: FastAPI) -> None:
     assets = {route: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
               for route, (name, kind) in _ASSETS.items()}
+    assets |= {route: (resources.files("fastapi_offline").joinpath("static", name).read_bytes(),
+                       kind) for route, (name, kind) in _SWAGGER.items()}
 
     def page(request: Request) -> Response:
         body, kind = assets[request.url.path]

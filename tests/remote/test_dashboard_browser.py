@@ -111,13 +111,15 @@ def test_the_equity_and_drawdown_charts_draw_every_mark(page: Any, replay: Repla
 
 def test_a_halt_from_the_page_lands_in_the_journal_once(page: Any, replay: ReplayJournal,
                                                          ) -> None:
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     with JournalReader(replay.journal) as reader:
         before = len(reader.recent_commands(100))
     page.find_element("id", "reason").send_keys(REASON)
     page.find_element("css selector", "button[data-kind='halt']").click()
-    WebDriverWait(page, WAIT_S).until(lambda d: d.switch_to.alert)
+    # alert_is_present: a wait on switch_to.alert itself fails at once if the dialog is late.
+    WebDriverWait(page, WAIT_S).until(expected_conditions.alert_is_present())
     assert REASON in page.switch_to.alert.text
     page.switch_to.alert.accept()
     result = page.find_element("id", "command-result")
@@ -145,3 +147,19 @@ def _rows(page: Any, table: str) -> list[list[str]]:
         " function (r) { return Array.prototype.map.call(r.cells,"
         "  function (c) { return c.textContent; }); });", table)
     return rows
+
+
+def test_the_api_page_draws_fastapis_openapi_document_offline(browser: Any, server: Served
+                                                              ) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url.rstrip("/") + "/docs")
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.execute_script(
+        "var t = document.querySelector('.swagger-ui .info .title');"
+        "return t !== null && t.textContent.indexOf('tradingbot dashboard') === 0;"))
+    paths = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('.opblock-summary-path'),"
+        " function (e) { return e.textContent.replace(/\\u200b/g, ''); });")
+    assert {"/api/status", "/api/commands"} <= set(paths)
+    errors = [e for e in browser.get_log("browser") if e.get("level") in ("SEVERE", "ERROR")]
+    assert errors == [], errors
