@@ -101,17 +101,12 @@ def load_basket(
 ) -> list[Bars]:
     """Each --data file's bars; ConfigError on mixed bar lengths, a symbol twice or mixed
     quote currencies."""
+    from backtest.research_markets import check_markets
+
     baskets = [load_bars(argparse.Namespace(**{**vars(args), "data": path}), environ,
                          clock=clock, warmup=warmup) for path in args.data]
-    lengths = {b.timeframe for b in baskets}
-    if len(lengths) > 1:
-        shown = ", ".join(f"{b.source} {b.timeframe}" for b in baskets)
-        raise ConfigError(f"a basket trades one bar length, got {shown}")
-    symbols = [b.symbol for b in baskets]
-    twice = sorted({s for s in symbols if symbols.count(s) > 1})
-    if twice:
-        raise ConfigError(f"{', '.join(twice)} is given twice: one file per symbol")
-    check_basket(tuple(symbols))
+    check_markets(baskets, "a basket trades")
+    check_basket(tuple(b.symbol for b in baskets))
     return baskets
 
 

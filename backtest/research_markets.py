@@ -59,15 +59,21 @@ def load_markets(
                           "gives its symbol")
     markets = [load_bars(argparse.Namespace(**{**vars(args), "data": path}), environ,
                          clock=clock, warmup=warmup) for path in paths]
+    check_markets(markets, "several markets are researched on")
+    return markets
+
+
+def check_markets(markets: Sequence[Bars], one_length: str) -> None:
+    """ConfigError on mixed bar lengths (``one_length`` + " one bar length, got ...") or a
+    symbol given twice; research and the basket alike."""
     lengths = {b.timeframe for b in markets}
     if len(lengths) > 1:
         shown = ", ".join(f"{b.source} {b.timeframe}" for b in markets)
-        raise ConfigError(f"several markets are researched on one bar length, got {shown}")
+        raise ConfigError(f"{one_length} one bar length, got {shown}")
     symbols = [b.symbol for b in markets]
     twice = sorted({s for s in symbols if symbols.count(s) > 1})
     if twice:
         raise ConfigError(f"{', '.join(twice)} is given twice: one file per symbol")
-    return markets
 
 
 def market_path(path: str | Path, symbol: str) -> Path:
