@@ -8,7 +8,9 @@ Skipped when Chromium, chromedriver or selenium is missing, unless CI asks for e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -79,9 +81,10 @@ def test_every_section_renders(page: Any) -> None:
 def test_the_numbers_are_status_jsons(page: Any, replay: ReplayJournal) -> None:
     expected = status_json(replay)
     account = expected["account"]
-    for field in ("equity", "peak", "daily_pnl"):
-        shown = page.find_element("id", f"account-{field.replace('_', '-')}").text
-        assert shown == account[field], field
+    for field, spec in (("equity", ",.2f"), ("peak", ",.2f"), ("daily_pnl", "+,.2f")):
+        shown = page.find_element("id", f"account-{field.replace('_', '-')}")
+        assert json.loads(shown.get_attribute("data-v")) == account[field], field  # exact
+        assert shown.text == format(Decimal(account[field]), spec), field  # as the CLI
     drawdown = page.find_element("id", "account-drawdown")
     assert float(drawdown.get_attribute("data-v")) == account["drawdown"]
     assert drawdown.text == f"{account['drawdown'] * 100:.2f}%"

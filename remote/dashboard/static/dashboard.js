@@ -37,6 +37,14 @@ function when(text) {
 
 function pct(value) { return value === null || value === undefined ? "-" : (value * 100).toFixed(2) + "%"; }
 
+// Money as the CLI writes it: two decimals, thousands separators (the exact amount is in data-v).
+function money(value, signed) {
+  if (value === null || value === undefined) { return "-"; }
+  const text = Number(value).toLocaleString("en-US", { minimumFractionDigits: 2,
+                                                       maximumFractionDigits: 2 });
+  return signed && Number(value) >= 0 ? "+" + text : text;
+}
+
 function show(id, text, value) {
   const node = $(id);
   node.textContent = text === null || text === undefined ? "-" : String(text);
@@ -78,11 +86,11 @@ function drawStatus(s) {
       ", strategy " + s.run.strategy_id + "; trading " + (s.trading.join(", ") || "no symbol")
     : "No run recorded yet.";
   const a = s.account || {};
-  show("account-equity", a.equity, a.equity);
-  show("account-peak", a.peak, a.peak);
+  show("account-equity", money(a.equity), a.equity);
+  show("account-peak", money(a.peak), a.peak);
   show("account-drawdown", pct(a.drawdown), a.drawdown);
-  show("account-daily-pnl", a.daily_pnl, a.daily_pnl);
-  show("account-cash", a.cash, a.cash);
+  show("account-daily-pnl", money(a.daily_pnl, true), a.daily_pnl);
+  show("account-cash", money(a.cash), a.cash);
   show("account-bar-time", when(a.bar_time || a.at), a.bar_time || a.at);
   $("in-force-section").hidden = !s.halts_in_force.length;
   $("in-force").replaceChildren(...s.halts_in_force.map(function (h) {
