@@ -225,10 +225,7 @@ def _account_line(e: EquityRow | None) -> str:
 def run_queue(kind: CommandKind, args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Queue a command; print what is in force now and what the bot will do with it."""
     control.check_reason(kind, args.reason, name="--reason")
-    path = journal_path(env, args.mode)
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
-                          f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
+    path = _existing(env, args.mode)
     posted = control.post(path, kind, args.reason, actor=control.CLI_ACTOR, mode=args.mode,
                           symbol=getattr(args, "symbol", None))
     what = f"{kind} {posted.symbol}" if posted.symbol else str(kind)
@@ -295,20 +292,21 @@ def _plain(section: Section) -> str:
     return "\n".join(lines)
 
 
-def _open(env: Mapping[str, str], mode: str) -> Journal:
+def _existing(env: Mapping[str, str], mode: str) -> Path:
+    """The mode's journal; ConfigError when the bot never ran in that mode (none is made)."""
     path = journal_path(env, mode)
     if not path.is_file():
         raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
                           f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
-    return Journal(path)
+    return path
+
+
+def _open(env: Mapping[str, str], mode: str) -> Journal:
+    return Journal(_existing(env, mode))
 
 
 def _reader(env: Mapping[str, str], mode: str) -> JournalReader:
-    path = journal_path(env, mode)
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path}: the bot has not run in this mode "
-                          f"(choose it with --mode; {STATE_DIR_ENV} sets the state directory)")
-    return JournalReader(path)
+    return JournalReader(_existing(env, mode))
 
 
 def _add(commands: Any, name: str, run: _CommandFn, help_: str, text: str) -> Any:
